@@ -1,0 +1,3 @@
+"""nnkit: the small public library the assignments import."""
+from .module import Loss, Module, Optimizer, Sequential
+from .random import rng, seed
