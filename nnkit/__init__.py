@@ -1,3 +1,32 @@
 """nnkit: the small public library the assignments import."""
+import importlib
+
+from . import gradcheck, selfcheck
 from .module import Loss, Module, Optimizer, Sequential
 from .random import rng, seed
+from .training import History, evaluate, predict, train
+
+__all__ = [
+    "Loss", "Module", "Optimizer", "Sequential", "rng", "seed",
+    "load_mnist", "load_iris", "load_digits",
+    "train", "evaluate", "predict", "History",
+    "gradcheck", "selfcheck", "viz",
+]
+
+
+_LAZY = {"viz": None, "data": None,
+         "load_mnist": "data", "load_iris": "data", "load_digits": "data"}
+
+
+def __getattr__(name):
+    # Loaded on first use: viz pulls in matplotlib (~0.5 s) that grader
+    # workers never need, and importing data here would make
+    # `python -m nnkit.data` (make data) run a second copy of the module.
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nnkit' has no attribute {name!r}")
+    module = importlib.import_module("." + (_LAZY[name] or name), __name__)
+    return module if _LAZY[name] is None else getattr(module, name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

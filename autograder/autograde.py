@@ -1,0 +1,426 @@
+"""Run each submission and record its grades: nbgrader's autograde, split in three.
+
+nbgrader's Autograde converter sanitizes, executes and saves grades in one
+process. Here the same nbgrader preprocessors run in the same order, but:
+
+1. sanitize (main process: reads the gradebook): ClearOutput, DeduplicateIds,
+   OverwriteKernelspec, OverwriteCells (puts the hidden tests back),
+   CheckCellMetadata;
+2. execute (worker process): the sanitized notebook runs in `sandbox.run` via
+   sandboxed/run_notebook.py, then `verdict.grade_notebook` grades the parts
+   in its own sandboxes;
+3. save (main process, the only gradebook writer): outputs are copied back
+   onto the trusted sanitized cells, then IgnorePattern, LimitOutput,
+   SaveAutoGrades, AssignLatePenalties, CheckCellMetadata; finally the
+   verdict's scores replace the in-kernel ones.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nbformat
+
+from . import flags as F
+from .pipeline import ROOT, Course, read_json, write_json
+
+RUNNER = Path(__file__).resolve().parent / "sandboxed" / "run_notebook.py"
+# An executed notebook bigger than this was not written by our runner alone: ignore its outputs.
+MAX_EXECUTED_BYTES = 64 * 2**20
+
+
+@dataclass
+class Settings:
+    cell_timeout: int = 120          # seconds per cell (nbclient)
+    wall_seconds: int = 900          # whole notebook, kernel start to last cell
+    memory_bytes: int = 2 * 2**30
+    nproc: int = 256
+    file_bytes: int = 256 * 2**20
+    output_bytes: int = 2 * 2**20    # notebook outputs kept (and the runner's own stdout)
+    workers: int = os.cpu_count() or 1
+    force: bool = False
+    seed: int | None = None
+    verdict: bool = True             # use autograder.verdict where the assignment has hidden tests
+
+    def limits(self):
+        from .sandbox import Limits
+        return Limits(wall_seconds=self.wall_seconds, cpu_seconds=int(self.wall_seconds), memory_bytes=self.memory_bytes,
+                      file_bytes=self.file_bytes, nproc=self.nproc, output_bytes=self.output_bytes)
+
+
+# Assignments autograder.verdict grades out of process; others keep nbgrader's in-kernel scores.
+VERDICT_ASSIGNMENTS = ("mlp",)
+
+
+def has_verdict(assignment: str) -> bool:
+    return assignment in VERDICT_ASSIGNMENTS and importlib.util.find_spec("autograder.verdict") is not None
+
+
+def data_env() -> tuple[dict, list[str]]:
+    """Environment and read-only mounts that let notebooks load MNIST offline inside the sandbox."""
+    env = {"NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+    readonly = []
+    for candidate in (os.environ.get("MNIST_DIR"),
+                      str(Path(os.environ.get("NNKIT_DATA", Path.home() / ".cache" / "nnkit")) / "mnist")):
+        if candidate and Path(candidate).is_dir():
+            env["MNIST_DIR"] = str(Path(candidate).resolve())
+            readonly.append(str(Path(candidate).resolve()))
+            break
+    return env, readonly
+
+
+# ---- 1. sanitize (main process) -------------------------------------------------------------
+
+def resources(course: Course, student: str, assignment: str, notebook: str) -> dict:
+    return {"nbgrader": {"student": student, "assignment": assignment, "notebook": notebook,
+                         "db_url": course.db_url}, "metadata": {"path": str(course.submitted(student, assignment))}}
+
+
+def sanitize(course: Course, student: str, assignment: str, notebook: str) -> nbformat.NotebookNode:
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
+                                        OverwriteKernelspec)
+    nb = nbformat.read(course.submitted(student, assignment) / f"{notebook}.ipynb", as_version=4)
+    res = resources(course, student, assignment, notebook)
+    for pp in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(), CheckCellMetadata()):
+        nb, res = pp.preprocess(nb, res)
+    return nb
+
+
+# ---- 2. execute (worker process) ------------------------------------------------------------
+
+def execute_job(job: dict) -> dict:
+    """Run one sanitized notebook in the sandbox, then the verdict. Never raises."""
+    started = time.monotonic()
+    out = {"run": None, "status": None, "verdict": None, "error": ""}
+    jobdir = Path(job["jobdir"])
+    try:
+        from . import sandbox
+        settings = Settings(**job["settings"])
+        env, readonly = data_env()
+        workdir = jobdir / "run"
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        shutil.copy(jobdir / "sanitized.ipynb", workdir / "notebook.ipynb")
+        for extra in job.get("extra_files", []):  # data files of the assignment, as nbgrader copies them
+            shutil.copy(extra, workdir / Path(extra).name)
+        home = workdir / "home"
+        env.update(IPYTHONDIR=str(home / ".ipython"), JUPYTER_RUNTIME_DIR=str(home / ".rt"),
+                   JUPYTER_DATA_DIR=str(home / ".jd"), MPLCONFIGDIR=str(home / ".mpl"), NNKIT_DATA=str(home / ".nnkit"))
+        argv = [sys.executable, str(RUNNER), str(workdir / "notebook.ipynb"),
+                str(workdir / "executed.ipynb"), str(workdir / "status.json"),
+                "--cell-timeout", str(settings.cell_timeout), "--max-output-bytes", str(settings.output_bytes)]
+        result = sandbox.run(argv, workdir=str(workdir), limits=settings.limits(), env=env,
+                             readonly=[str(RUNNER.parent)] + readonly)
+        out["run"] = {k: getattr(result, k) for k in ("returncode", "timed_out", "cpu_exceeded", "memory_exceeded",
+                                                       "signal", "degraded")}
+        out["run"]["stderr_tail"] = str(result.stderr or "")[-2000:]
+        # Everything in workdir is now attacker-controlled: read it only through safe_read.
+        try:
+            out["status"] = json.loads(sandbox.safe_read(workdir / "status.json", 100_000))
+        except Exception:  # noqa: BLE001 - missing, oversized or garbage: the run left no status
+            out["status"] = None
+        try:
+            (jobdir / "executed.ipynb").write_bytes(sandbox.safe_read(workdir / "executed.ipynb", MAX_EXECUTED_BYTES))
+        except Exception:  # noqa: BLE001
+            pass
+        if job.get("verdict"):
+            from . import verdict
+            v = verdict.grade_notebook(job["notebook_path"], job["assignment"], seed=settings.seed,
+                                       workdir=str(jobdir / "verdict"), source=job["source_notebook"])
+            out["verdict"] = v.to_json() if hasattr(v, "to_json") else v
+            if isinstance(out["verdict"], str):
+                out["verdict"] = json.loads(out["verdict"])
+    except Exception:  # noqa: BLE001 - one submission's failure is reported, never raised
+        out["error"] = traceback.format_exc()[-4000:]
+    out["seconds"] = round(time.monotonic() - started, 2)
+    return out
+
+
+# ---- 3. save (main process) -----------------------------------------------------------------
+
+def _not_run(reason: str):
+    return nbformat.v4.new_output("error", ename="NotRun", evalue=reason, traceback=[f"NotRun: {reason}"])
+
+
+def merge_outputs(sanitized, executed, cells_done: int, reason: str):
+    """Trusted cells, untrusted outputs. Cells that never ran get an error, so they earn nothing."""
+    nb = copy.deepcopy(sanitized)
+    same = executed is not None and len(executed.cells) == len(nb.cells) and all(
+        a.cell_type == b.cell_type and a.source == b.source for a, b in zip(nb.cells, executed.cells))
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if same and i < cells_done:
+            cell.outputs = executed.cells[i].get("outputs", [])
+            cell.execution_count = executed.cells[i].get("execution_count")
+        else:
+            cell.outputs = [_not_run(reason)]
+    try:
+        nbformat.validate(nb)
+    except Exception:  # noqa: BLE001 - outputs the kernel forged into an invalid shape: count nothing
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [_not_run("the notebook's outputs could not be read")], None
+    return nb
+
+
+def run_flags(out: dict, nb) -> list[str]:
+    run, status = out.get("run") or {}, out.get("status") or {}
+    found = []
+    names = {o.get("ename") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])}
+    if run.get("timed_out") or run.get("cpu_exceeded") or status.get("timeouts") or "CellTimeoutError" in names:
+        found.append(F.TIMEOUT)
+    if run.get("memory_exceeded") or "MemoryError" in names:
+        found.append(F.MEMORY)
+    killed = run and not (run.get("timed_out") or run.get("cpu_exceeded") or run.get("memory_exceeded")) and (
+        run.get("returncode") not in (0, None) or run.get("signal"))
+    if status.get("dead_kernel") or killed or (run and not status):
+        found.append(F.KERNEL_DIED)
+    if status.get("truncated"):
+        found.append(F.OUTPUT_TRUNCATED)
+    if run.get("degraded"):
+        found.append(F.SANDBOX_DEGRADED)
+    return found
+
+
+def save(course: Course, student: str, assignment: str, notebook: str, sanitized, out: dict, jobdir: Path):
+    """nbgrader's post-execution steps on the merged notebook; writes gradebook and autograded/."""
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+    executed = None
+    path = jobdir / "executed.ipynb"
+    if path.exists():
+        try:
+            executed = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 - unreadable output counts as nothing ran
+            executed = None
+    status = out.get("status") or {}
+    flags = []
+    reason = "the notebook stopped before this cell ran"
+    nb = merge_outputs(sanitized, executed, int(status.get("cells_done", 0) or 0), reason)
+    flags += run_flags(out, nb)
+    res = resources(course, student, assignment, notebook)
+    for pp in (IgnorePattern(), LimitOutput(), SaveAutoGrades(), AssignLatePenalties(), CheckCellMetadata()):
+        nb, res = pp.preprocess(nb, res)
+    dest = course.autograded(student, assignment)
+    dest.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest / f"{notebook}.ipynb")
+    return nb, flags
+
+
+def zero_notebook(course: Course, student: str, assignment: str, notebook: str) -> None:
+    """A missing or unreadable notebook: every grade 0, nothing to grade by hand (as nbgrader does)."""
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url) as gb:
+        for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+            grade.auto_score = 0
+            grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def apply_verdict(course: Course, student: str, assignment: str, notebook: str, verdict: dict) -> list[str]:
+    """The verdict's score is the grade; a different in-kernel score is flagged for review."""
+    from nbgrader.api import Gradebook, MissingEntry
+    flags = list(verdict.get("flags", []))
+    with Gradebook(course.db_url) as gb:
+        for part in verdict.get("parts", []):
+            try:
+                grade = gb.find_grade(part["cell_id"], notebook, assignment, student)
+            except MissingEntry:
+                continue
+            in_kernel = grade.auto_score
+            if in_kernel is None or abs(float(in_kernel) - float(part["score"])) > 1e-6:
+                flags.append(F.review(part["cell_id"]))
+            grade.auto_score = float(part["score"])
+            grade.needs_manual_grade = False
+        gb.db.commit()
+    return flags
+
+
+def scan_flags(path: Path, assignment: str) -> list[str]:
+    """Static scan findings as 'suspicious: <rule>' flags; they never change a score."""
+    if importlib.util.find_spec("autograder.scan") is None:
+        return []
+    from . import scan
+    known = (ROOT / "source" / assignment / f"{assignment}.ipynb").exists()
+    return list(scan.flags(scan.scan_notebook(path, assignment if known else None)))
+
+
+def summary(course: Course, student: str, assignment: str) -> dict:
+    """Score, max and per-part rows as the gradebook now has them."""
+    from nbgrader.api import Gradebook
+    parts = []
+    with Gradebook(course.db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        manual = False
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                manual |= bool(grade.needs_manual_grade)
+                parts.append({"notebook": nb.name, "cell_id": grade.name, "score": grade.score,
+                              "max_score": grade.max_score, "needs_manual_grade": bool(grade.needs_manual_grade)})
+        return {"score": round(float(sub.score), 4), "max_score": round(float(sub.max_score), 4),
+                "timestamp": sub.timestamp.isoformat() if sub.timestamp else None,
+                "parts": parts, "needs_manual_grade": manual}
+
+
+def utc(ts) -> dt.datetime | None:
+    if ts is None:
+        return None
+    ts = dt.datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+
+
+def settings_dict(settings: Settings) -> dict:
+    return asdict(settings)
+
+
+# ---- the step: every submission of one assignment -------------------------------------------
+
+def grading_key(entry: dict | None, source_hash: str) -> dict:
+    """What a grade depends on: the archived bytes and the assignment's source."""
+    files = sorted([f["name"], f["sha256"]] for f in (entry or {}).get("files", []))
+    return {"files": files, "source": source_hash}
+
+
+def _in_gradebook(course: Course, student: str, assignment: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(course.db_url) as gb:
+        try:
+            gb.find_submission(assignment, student)
+            return True
+        except MissingEntry:
+            return False
+
+
+def autograde(course: Course, assignment: str, settings: Settings, progress: bool = True,
+              students: list[str] | None = None) -> dict[str, dict]:
+    """Grade every (changed) submission; returns student -> state (also written to state/)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+    from tqdm import tqdm
+    from .check import check, release_notebooks
+    from .collect import current
+
+    releases = release_notebooks(course, assignment, register=True)
+    source_hash = course.source_hash(assignment)
+    extra_files = [str(p) for p in sorted(course.source_dir(assignment).iterdir())
+                   if p.is_file() and p.suffix != ".ipynb"]
+    use_verdict = settings.verdict and has_verdict(assignment)
+    states: dict[str, dict] = {}
+    todo: list[str] = []
+    for student in students or course.students(assignment):
+        entry = current(course, student, assignment)
+        key = grading_key(entry, source_hash)
+        state = read_json(course.state_file(student, assignment))
+        if not settings.force and state and state.get("key") == key and _in_gradebook(course, student, assignment):
+            states[student] = state
+        else:
+            todo.append(student)
+
+    pending: dict[str, dict] = {}   # student -> work in progress
+    jobs: list[tuple[str, str, dict]] = []
+    for student in todo:
+        entry = current(course, student, assignment)
+        work = {"started": time.monotonic(), "flags": [], "problems": [], "verdict_parts": [], "entry": entry,
+                "key": grading_key(entry, source_hash), "open": set(), "sanitized": {}, "runs": {}}
+        pending[student] = work
+        try:
+            for folder in (course.autograded(student, assignment), course.work(student, assignment)):
+                if folder.exists():
+                    shutil.rmtree(folder)
+            result = check(course, student, assignment, releases)
+            work["flags"] += result.flags
+            work["problems"] += result.problems
+            with Gradebook(course.db_url) as gb:
+                gb.update_or_create_student(student)
+                stamp = parse_utc(entry["submitted_at"]) if entry else None
+                gb.update_or_create_submission(assignment, student, **({"timestamp": stamp} if stamp else {}))
+            for name, info in result.notebooks.items():
+                if info["status"] in ("missing", "invalid"):
+                    zero_notebook(course, student, assignment, name)
+                    continue
+                notebook_path = course.submitted(student, assignment) / f"{name}.ipynb"
+                try:
+                    work["flags"] += scan_flags(notebook_path, assignment)
+                except Exception:  # noqa: BLE001 - a scan bug must not cost the student a grade
+                    work["problems"].append("static scan failed: " + traceback.format_exc()[-500:])
+                sanitized = sanitize(course, student, assignment, name)
+                jobdir = course.work(student, assignment) / name
+                jobdir.mkdir(parents=True, exist_ok=True)
+                nbformat.write(sanitized, jobdir / "sanitized.ipynb")
+                work["sanitized"][name] = sanitized
+                work["open"].add(name)
+                jobs.append((student, name, {
+                    "jobdir": str(jobdir), "notebook_path": str(notebook_path), "assignment": assignment,
+                    "settings": settings_dict(settings), "extra_files": extra_files,
+                    "source_notebook": str(course.source_dir(assignment) / f"{name}.ipynb"),
+                    "verdict": use_verdict and name == assignment}))
+        except Exception:  # noqa: BLE001
+            work["flags"].append(F.GRADER_ERROR)
+            work["problems"].append(traceback.format_exc()[-2000:])
+            work["open"].clear()
+
+    def finish(student: str) -> None:
+        work = pending.pop(student)
+        try:
+            summ = summary(course, student, assignment)
+        except Exception:  # noqa: BLE001
+            summ = {"score": 0.0, "max_score": 0.0, "parts": [], "timestamp": None, "needs_manual_grade": False}
+            work["flags"].append(F.GRADER_ERROR)
+            work["problems"].append(traceback.format_exc()[-2000:])
+        entry = work["entry"] or {}
+        state = {"student": student, "assignment": assignment, "key": work["key"],
+                 "flags": F.merge(work["flags"]), "problems": work["problems"],
+                 "score": summ["score"], "max_score": summ["max_score"], "parts": summ["parts"],
+                 "verdict_parts": work["verdict_parts"], "runs": work["runs"],
+                 "submitted_at": entry.get("submitted_at"), "late_marker": bool(entry.get("late_marker")),
+                 "lms_id": entry.get("lms_id", ""), "full_name": entry.get("full_name", ""),
+                 "seconds": round(time.monotonic() - work["started"], 2)}
+        write_json(course.state_file(student, assignment), state)
+        states[student] = state
+        bar.update(1)
+
+    bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="submission", disable=not progress,
+               dynamic_ncols=True)
+    with bar:
+        for student in [s for s, w in pending.items() if not w["open"]]:
+            finish(student)
+        if jobs:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=max(1, settings.workers), mp_context=context) as pool:
+                futures = {pool.submit(execute_job, job): (student, name, job) for student, name, job in jobs}
+                for future in as_completed(futures):
+                    student, name, job = futures[future]
+                    work = pending[student]
+                    try:
+                        out = future.result()
+                        if out.get("error"):
+                            work["flags"].append(F.GRADER_ERROR)
+                            work["problems"].append(out["error"])
+                        _, run_found = save(course, student, assignment, name, work["sanitized"][name], out,
+                                            Path(job["jobdir"]))
+                        work["flags"] += run_found
+                        work["runs"][name] = {"run": out.get("run"), "status": out.get("status"),
+                                              "seconds": out.get("seconds")}
+                        if out.get("verdict"):
+                            work["flags"] += apply_verdict(course, student, assignment, name, out["verdict"])
+                            work["verdict_parts"] += out["verdict"].get("parts", [])
+                    except Exception:  # noqa: BLE001 - a broken worker or save: this student only
+                        work["flags"].append(F.GRADER_ERROR)
+                        work["problems"].append(traceback.format_exc()[-2000:])
+                    work["open"].discard(name)
+                    if not work["open"]:
+                        finish(student)
+    return states

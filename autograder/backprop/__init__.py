@@ -1,0 +1,1 @@
+"""Hidden checks of the `backprop` assignment (see spec.py)."""

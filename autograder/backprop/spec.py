@@ -1,0 +1,459 @@
+"""What the `backprop` grader asks and how it judges the answers.
+
+The student's solution cells run in the sandbox (driver.py); two probe kinds
+bring back plain numbers only:
+
+* ``values``: named variables of the student's namespace; a number comes back
+  as ``<name>``, a dict of numbers as ``<name>.<key>`` (e.g. ``std_grad.x1``).
+* ``call``: a student function called on cases built *inside* the sandbox from
+  JSON (arrays as files, test functions as expressions over ``np``); the result
+  comes back as ``case<i>`` and every array argument after the call as
+  ``case<i>.arg<j>`` (to see whether the function modified its input).
+
+``run_probe`` below is the in-process reference of both kinds: the trusted
+side uses it on the SOURCE notebook's own solution cells to get the expected
+values, and the tests use it on mistaken implementations.  Everything the
+grader decides happens in the ``judge_*`` functions, which take the flat dict
+of floats/arrays the driver reported and never any object from the student.
+
+Tolerances: rtol 1e-3 for the cross-entropies (students round to 3-4 digits),
+atol 1e-3 for the graph values (all are small exact numbers), rtol 1e-5 for
+gradients of smooth test functions (the centered-difference error at h=1e-5
+is ~1e-10).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+POINTS = {"ce_softmax": 5, "ce_normalized": 5, "std_forward": 6, "std_local": 8,
+          "std_backward": 10, "centered_difference": 10, "relative_error": 6}
+# nbgrader test cell that each part's verdict decides.
+CELL_IDS = {"ce_softmax": "ce-softmax-tests", "ce_normalized": "ce-normalized-tests",
+            "std_forward": "std-forward-tests", "std_local": "std-local-tests",
+            "std_backward": "std-backward-tests",
+            "centered_difference": "centered-difference-tests",
+            "relative_error": "relative-error-tests"}
+# Solution cells the driver must run (after the source notebook's `setup`).
+SOLUTION_CELLS = ("ce-values", "std-values", "centered-difference", "relative-error")
+
+# The given data, as in the setup cell (a test checks that they agree).
+OUTPUTS = np.array([[0.65, 0.43, 0.11], [0.05, 0.51, 0.18], [0.33, 0.21, 0.72]])
+CLASSES = np.array([1, 2, 3])
+X1, X2 = -1.0, 3.0
+
+STD_KEYS = {
+    "std_forward": ("m", "d1", "d2", "q1", "q2", "v", "s"),
+    "std_local": ("dm/dx1", "dm/dx2", "dd1/dx1", "dd1/dm", "dd2/dx2", "dd2/dm",
+                  "dq1/dd1", "dq2/dd2", "dv/dq1", "dv/dq2", "ds/dv"),
+    "std_grad": ("s", "v", "q1", "q2", "d1", "d2", "m", "x1", "x2"),
+}
+
+# Test functions for centered_difference, sent as source text: a function can't
+# cross the sandbox boundary, and these are ours, not the student's.
+FUNCTIONS = {
+    "sin": ("lambda x: np.sum(np.sin(x))", lambda x: np.cos(x)),
+    "cube": ("lambda x: np.sum(x ** 3)", lambda x: 3 * x ** 2),
+    "square_of_sum": ("lambda x: np.sum(x) ** 2", lambda x: 2 * np.sum(x) * np.ones_like(x)),
+}
+# (function, x, h): shapes 1-D, 2-D and 3-D; one large h so a solution that
+# ignores h or divides by h instead of 2h is seen.
+CD_CASES = [
+    ("sin", np.array([0.0, 1.0, -2.0, 0.5]), 1e-5),
+    ("cube", np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.5]]), 1e-5),
+    ("square_of_sum", np.linspace(-1, 1, 12).reshape(2, 3, 2), 1e-4),
+    ("cube", np.array([2.0]), 0.1),
+]
+# (a, b): equal, scale-free, signs, both zero, a 2-D pair with one near-zero entry.
+RE_CASES = [
+    (np.array([1.0, 2.0]), np.array([1.0, 2.0])),
+    (np.array([1e-3, 0.0]), np.array([2e-3, 0.0])),
+    (np.array([4.0]), np.array([-4.0])),
+    (np.zeros(3), np.zeros(3)),
+    (np.array([[10.0, 1e-9], [-3.0, 2.0]]), np.array([[10.5, 2e-9], [-3.0, 2.0]])),
+]
+
+
+def probes() -> list[dict]:
+    """Requests for the driver, plus the arrays each needs written to the job folder."""
+    cd_cases, re_cases, arrays = [], [], {}
+    for i, (fname, x, h) in enumerate(CD_CASES):
+        arrays[f"cd{i}.x.npy"] = x
+        cd_cases.append({"args": [{"expr": FUNCTIONS[fname][0]}, {"file": f"cd{i}.x.npy"}, h]})
+    for i, (a, b) in enumerate(RE_CASES):
+        arrays[f"re{i}.a.npy"], arrays[f"re{i}.b.npy"] = a, b
+        re_cases.append({"args": [{"file": f"re{i}.a.npy"}, {"file": f"re{i}.b.npy"}]})
+    return [
+        {"name": "answers", "kind": "values",
+         "names": ["ce_softmax", "ce_normalized", *STD_KEYS], "needs": []},
+        {"name": "centered_difference", "kind": "call", "function": "centered_difference",
+         "cases": cd_cases, "needs": ["centered_difference"], "arrays": arrays},
+        {"name": "relative_error", "kind": "call", "function": "relative_error",
+         "cases": re_cases, "needs": ["relative_error"]},
+    ]
+
+
+def probe_arrays() -> dict[str, np.ndarray]:
+    return {k: v for p in probes() for k, v in p.get("arrays", {}).items()}
+
+
+# ------------------------------------------------------------------ reference executor
+
+def run_probe(ns: dict, probe: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """What driver.py reports for one probe: a flat dict of float64 arrays.
+
+    Failures are reported as ``{"error": message}`` entries, never raised."""
+    out: dict = {}
+    if probe["kind"] == "values":
+        for name in probe["names"]:
+            if name not in ns:
+                out[f"{name}!missing"] = "not defined"
+                continue
+            value = ns[name]
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for key, v in items:
+                label = name if key is None else f"{name}.{key}"
+                try:
+                    arr = np.asarray(v)
+                    if arr.dtype.kind not in "biuf":
+                        raise TypeError(f"{type(v).__name__} is not a number")
+                    out[label] = arr.astype(np.float64)
+                except Exception as exc:  # noqa: BLE001 - student values of any kind
+                    out[f"{label}!bad"] = str(exc)
+    elif probe["kind"] == "call":
+        fn = ns[probe["function"]]
+        for i, case in enumerate(probe["cases"]):
+            args = []
+            for spec in case["args"]:
+                if isinstance(spec, dict) and "file" in spec:
+                    args.append(np.array(arrays[spec["file"]], dtype=np.float64))
+                elif isinstance(spec, dict) and "expr" in spec:
+                    args.append(eval(spec["expr"], {"np": np}))  # noqa: S307 - our own text
+                else:
+                    args.append(spec)
+            try:
+                result = np.asarray(fn(*args))
+                if result.dtype.kind not in "biuf":
+                    raise TypeError(f"returned {type(result).__name__}, expected numbers")
+                out[f"case{i}"] = result.astype(np.float64)
+            except Exception as exc:  # noqa: BLE001
+                out[f"case{i}!error"] = f"{type(exc).__name__}: {exc}"
+            for j, arg in enumerate(args):
+                if isinstance(arg, np.ndarray):
+                    out[f"case{i}.arg{j}"] = arg
+    return out
+
+
+# ------------------------------------------------------------------ judging
+
+@dataclass
+class PartVerdict:
+    part: str
+    score: float
+    max_score: float
+    status: str                  # passed | failed | missing (as in the Verdict contract)
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def cell_id(self) -> str:
+        return CELL_IDS[self.part]
+
+
+def _ce(labels_zero_based, probabilities, log=np.log) -> np.ndarray:
+    rows = np.arange(len(probabilities))
+    return -log(probabilities[rows, labels_zero_based])
+
+
+def _softmax(y, axis=1):
+    e = np.exp(y - y.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def ce_variants() -> dict[str, dict[str, float]]:
+    """Per convention, the value of each known mistake (by name) — the mean is 'right'."""
+    labels = CLASSES - 1
+    probs = {"softmax": _softmax(OUTPUTS), "normalized": OUTPUTS / OUTPUTS.sum(1, keepdims=True)}
+    out = {}
+    for conv, p in probs.items():
+        per_sample = _ce(labels, p)
+        out[conv] = {
+            "right": per_sample.mean(),
+            "sum": per_sample.sum(),
+            "log10": _ce(labels, p, np.log10).mean(),
+            "log2": _ce(labels, p, np.log2).mean(),
+            "sign": -per_sample.mean(),
+            "index": _ce(CLASSES % 3, p).mean(),   # classes used as 0-based indices
+            "columns": _ce(labels, _softmax(OUTPUTS, axis=0) if conv == "softmax"
+                           else OUTPUTS / OUTPUTS.sum(0, keepdims=True)).mean(),
+            "raw": _ce(labels, OUTPUTS).mean(),
+        }
+    return out
+
+
+_CE_MESSAGES = {
+    "sum": "✓ {name} = {got:.4f} is the SUM of the per-sample losses — accepted; "
+           "the course convention is the mean ({want:.4f})",
+    "log10": "✗ {name} = {got:.4f}: you used log base 10; cross-entropy uses the natural log (np.log)",
+    "log2": "✗ {name} = {got:.4f}: you used log base 2; cross-entropy uses the natural log (np.log)",
+    "sign": "✗ {name} = {got:.4f} is negative: cross-entropy is MINUS the log-probability",
+    "index": "✗ {name} = {got:.4f}: the classes are numbered from 1, NumPy indexes from 0 "
+             "(use class - 1)",
+    "columns": "✗ {name} = {got:.4f}: you normalized over the samples (axis 0) instead of over "
+               "each sample's classes (axis 1)",
+    "raw": "✗ {name} = {got:.4f}: this is -log of the raw outputs; they are not probabilities",
+    "other_convention": "✗ {name} = {got:.4f} is the value of the other convention: "
+                        "{name} {hint}",
+}
+_CE_HINT = {"softmax": "passes each output row through softmax first",
+            "normalized": "divides each output row by its sum"}
+
+
+def judge_ce(part: str, got: dict) -> PartVerdict:
+    """part is 'ce_softmax' or 'ce_normalized'; got is the 'answers' probe output."""
+    conv = "softmax" if part == "ce_softmax" else "normalized"
+    other = "normalized" if conv == "softmax" else "softmax"
+    pts = POINTS[part]
+    if part not in got:
+        why = got.get(f"{part}!bad") or got.get(f"{part}!missing") or "no value"
+        return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: {why} — assign a float"])
+    value = got[part]
+    if value.shape != ():
+        return PartVerdict(part, 0, pts, "failed",
+                           [f"✗ {part} has shape {value.shape}: the batch loss is one number "
+                            "(average the per-sample losses)"])
+    v = float(value)
+    variants = ce_variants()
+    want = variants[conv]["right"]
+    if not math.isfinite(v):
+        return PartVerdict(part, 0, pts, "failed", [f"✗ {part} = {v}: not a finite number"])
+    if math.isclose(v, want, rel_tol=1e-3):
+        return PartVerdict(part, pts, pts, "passed", [f"✓ {part} = {v:.4f}"])
+    for mistake, target in variants[conv].items():
+        if mistake != "right" and math.isclose(v, target, rel_tol=1e-3):
+            msg = _CE_MESSAGES[mistake].format(name=part, got=v, want=want)
+            return PartVerdict(part, pts if mistake == "sum" else 0, pts,
+                               "passed" if mistake == "sum" else "failed", [msg])
+    if any(math.isclose(v, variants[other][m], rel_tol=1e-3) for m in ("right", "sum")):
+        msg = _CE_MESSAGES["other_convention"].format(name=part, got=v, hint=_CE_HINT[conv])
+        return PartVerdict(part, 0, pts, "failed", [msg])
+    return PartVerdict(part, 0, pts, "failed",
+                       [f"✗ {part} = {v:.4f} is not the mean cross-entropy of the batch"])
+
+
+def std_reference(x1: float = X1, x2: float = X2) -> dict[str, dict[str, float]]:
+    """The three tables, from nnkit.explore's graph (one implementation of the graph)."""
+    from nnkit.explore import std_graph_values
+    vals = std_graph_values(x1, x2)
+    local = {f"d{child}/d{parent}": value for (parent, child), value in vals["local"].items()}
+    return {"std_forward": {k: vals["value"][k] for k in STD_KEYS["std_forward"]},
+            "std_local": {k: local[k] for k in STD_KEYS["std_local"]},
+            "std_grad": {k: vals["grad"][k] for k in STD_KEYS["std_grad"]}}
+
+
+def _std_mistake(table: str, key: str, got: float, mine: dict) -> str:
+    """Name the usual slips for one wrong entry; '' when we don't recognise it."""
+    close = lambda a, b: math.isclose(a, b, abs_tol=1e-3)  # noqa: E731
+    hints = {
+        ("std_forward", "s", 2 * math.sqrt(2)): "that is the sample std (divide by n−1); "
+                                                "the graph divides by n = 2",
+        ("std_forward", "v", 8.0): "v is the MEAN of q1 and q2, not the sum",
+        ("std_local", "ds/dv", 0.5): "d√v/dv = 1/(2√v), not 1/√v",
+        ("std_local", "ds/dv", 0.125): "d√v/dv = 1/(2√v) — the square root, not 1/(2v)",
+        ("std_local", "dq1/dd1", 2.0): "d(d²)/dd = 2d, evaluated at d1 = −2",
+        ("std_local", "dq1/dd1", 4.0): "d(d²)/dd = 2d and d1 = −2 is negative",
+        ("std_local", "dq2/dd2", 2.0): "d(d²)/dd = 2d, evaluated at d2 = 2",
+        ("std_local", "dd1/dm", 1.0): "d1 = x1 − m, so ∂d1/∂m = −1",
+        ("std_local", "dd2/dm", 1.0): "d2 = x2 − m, so ∂d2/∂m = −1",
+        ("std_local", "dm/dx1", 1.0): "m = (x1 + x2)/2, so ∂m/∂x1 = 1/2",
+        ("std_local", "dm/dx2", 1.0): "m = (x1 + x2)/2, so ∂m/∂x2 = 1/2",
+        ("std_local", "dv/dq1", 1.0): "v = (q1 + q2)/2, so ∂v/∂q1 = 1/2",
+        ("std_local", "dv/dq2", 1.0): "v = (q1 + q2)/2, so ∂v/∂q2 = 1/2",
+        ("std_grad", "m", -0.5): "m feeds both d1 and d2: add the two contributions",
+        ("std_grad", "m", 0.5): "m feeds both d1 and d2: add the two contributions",
+        ("std_grad", "x1", -0.75): "x1 feeds d1 directly and m: the m path is ∂s/∂m · 1/2",
+    }
+    for (t, k, value), hint in hints.items():
+        if t == table and k == key and close(got, value):
+            return hint
+    if table == "std_grad" and key != "s":
+        # A wrong total that follows from the student's own wrong local gradients.
+        own = _chain(mine)
+        if key in own and own[key] is not None and close(got, own[key]):
+            return "follows from your local gradients by the chain rule: fix std_local first"
+    return ""
+
+
+def _chain(mine: dict) -> dict:
+    loc = {k: mine.get(f"std_local.{k}") for k in STD_KEYS["std_local"]}
+    grad = {k: mine.get(f"std_grad.{k}") for k in STD_KEYS["std_grad"]}
+    try:
+        return {
+            "v": grad["s"] * loc["ds/dv"],
+            "q1": grad["v"] * loc["dv/dq1"], "q2": grad["v"] * loc["dv/dq2"],
+            "d1": grad["q1"] * loc["dq1/dd1"], "d2": grad["q2"] * loc["dq2/dd2"],
+            "m": grad["d1"] * loc["dd1/dm"] + grad["d2"] * loc["dd2/dm"],
+            "x1": grad["d1"] * loc["dd1/dx1"] + grad["m"] * loc["dm/dx1"],
+            "x2": grad["d2"] * loc["dd2/dx2"] + grad["m"] * loc["dm/dx2"],
+        }
+    except TypeError:   # some entry missing: no chain to follow
+        return {}
+
+
+def judge_std(part: str, got: dict) -> PartVerdict:
+    """part: std_forward | std_local | std_backward. Partial credit per entry."""
+    table = "std_grad" if part == "std_backward" else part
+    pts = POINTS[part]
+    want = std_reference()[table]
+    mine = {k: float(v) for k, v in got.items() if "!" not in k and np.shape(v) == ()}
+    right, messages = 0, []
+    for key, value in want.items():
+        label = f"{table}.{key}"
+        if label not in mine:
+            why = got.get(f"{label}!bad", "not filled in")
+            messages.append(f"✗ {table}[{key!r}]: {why}")
+        elif math.isclose(mine[label], value, abs_tol=1e-3):
+            right += 1
+        else:
+            hint = _std_mistake(table, key, mine[label], mine)
+            messages.append(f"✗ {table}[{key!r}] = {mine[label]:g} is wrong" + (f": {hint}" if hint else ""))
+    if f"{table}!missing" in got:
+        return PartVerdict(part, 0, pts, "missing", [f"✗ {table} is not defined"])
+    score = round(pts * right / len(want), 2)
+    if right == len(want):
+        messages = [f"✓ {table}: all {len(want)} entries right"]
+    return PartVerdict(part, score, pts, "passed" if right == len(want) else "failed", messages)
+
+
+def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
+    fname, x, h = CD_CASES[i]
+    f = eval(FUNCTIONS[fname][0], {"np": np})  # noqa: S307 - our own text
+    forward = np.array([(f(x + h * e) - f(x)) / h for e in np.eye(x.size).reshape(x.size, *x.shape)])
+    forward = forward.reshape(x.shape)
+    if np.allclose(result, 2 * exact, rtol=1e-4, atol=1e-8):
+        return "twice the gradient: divide by 2h, not h"
+    if not np.allclose(exact, forward, rtol=1e-4) and np.allclose(result, forward, rtol=1e-6):
+        return "this is the forward difference (f(x+h) − f(x))/h; use (f(x+h) − f(x−h))/2h"
+    if i == 3 and np.allclose(result, 3 * x ** 2, rtol=1e-6):
+        return "exact for h → 0 but not for h = 0.1: use the h you are given, not a fixed one"
+    return ""
+
+
+def judge_centered_difference(got: dict) -> PartVerdict:
+    part, pts = "centered_difference", POINTS["centered_difference"]
+    if not got or all("!" in k for k in got):
+        msg = next(iter(got.values()), "not defined") if got else "not defined"
+        return PartVerdict(part, 0, pts, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
+    messages, right = [], 0
+    for i, (fname, x, h) in enumerate(CD_CASES):
+        exact = FUNCTIONS[fname][1](x)
+        if i == 3:  # h = 0.1 on a cubic: the centered difference is exactly 3x² + h²
+            exact = 3 * x ** 2 + h ** 2
+        where = f"{fname} at shape {x.shape}, h={h:g}"
+        if f"case{i}!error" in got:
+            messages.append(f"✗ {where}: {got[f'case{i}!error']}")
+            continue
+        result = got.get(f"case{i}")
+        if result is None or result.shape != x.shape:
+            messages.append(f"✗ {where}: returned shape {None if result is None else result.shape}, "
+                            f"want {x.shape} (one derivative per entry of x)")
+            continue
+        if not np.allclose(got.get(f"case{i}.arg1", x), x):
+            messages.append(f"✗ {where}: x was changed by the call — restore each entry after "
+                            "perturbing it (or work on a copy)")
+            continue
+        if np.allclose(result, exact, rtol=1e-5, atol=1e-7):
+            right += 1
+        else:
+            hint = _cd_mistakes(i, result, exact)
+            messages.append(f"✗ {where}: wrong values" + (f" — {hint}" if hint else ""))
+    score = round(pts * right / len(CD_CASES), 2)
+    if right == len(CD_CASES):
+        messages = [f"✓ centered_difference right on all {len(CD_CASES)} cases"]
+    return PartVerdict(part, score, pts, "passed" if right == len(CD_CASES) else "failed", messages)
+
+
+def relative_error_reference(a, b) -> float:
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
+    return 0.0 if scale == 0 else float(np.max(np.abs(a - b)) / scale)
+
+
+def _elementwise_relative_error(a, b) -> float:
+    """The common mistake: max over entries of |a_i - b_i| / max(|a_i|, |b_i|)."""
+    scale = np.maximum(np.abs(a), np.abs(b))
+    nonzero = scale > 0
+    return float(np.max(np.abs(a - b)[nonzero] / scale[nonzero]))
+
+
+def judge_relative_error(got: dict) -> PartVerdict:
+    part, pts = "relative_error", POINTS["relative_error"]
+    if not got:
+        return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: not defined"])
+    messages, right = [], 0
+    for i, (a, b) in enumerate(RE_CASES):
+        want = relative_error_reference(a, b)
+        label = f"relative_error({a.tolist()}, {b.tolist()})"
+        if f"case{i}!error" in got:
+            messages.append(f"✗ {label}: {got[f'case{i}!error']}")
+            continue
+        result = got.get(f"case{i}")
+        if result is None or result.size != 1:
+            messages.append(f"✗ {label}: return one number, got shape "
+                            f"{None if result is None else result.shape}")
+            continue
+        r = float(result.reshape(()))
+        if math.isclose(r, want, rel_tol=1e-6, abs_tol=1e-12):
+            right += 1
+        elif not math.isfinite(r) and want == 0:
+            messages.append(f"✗ {label} = {r}: both are zero — return 0.0 instead of dividing by 0")
+        elif i == 4 and math.isclose(r, _elementwise_relative_error(a, b), rel_tol=1e-3):
+            messages.append(f"✗ {label} = {r:.3g}: divide by the largest magnitude of the whole "
+                            "arrays, not entry by entry (a tiny entry must not dominate)")
+        else:
+            messages.append(f"✗ {label} = {r:.6g}, want {want:.6g}")
+    score = round(pts * right / len(RE_CASES), 2)
+    if right == len(RE_CASES):
+        messages = [f"✓ relative_error right on all {len(RE_CASES)} cases"]
+    return PartVerdict(part, score, pts, "passed" if right == len(RE_CASES) else "failed", messages)
+
+
+def judge(results: dict[str, dict]) -> list[PartVerdict]:
+    """results: probe name -> flat dict the driver reported. One verdict per part."""
+    answers = results.get("answers", {})
+    return [judge_ce("ce_softmax", answers), judge_ce("ce_normalized", answers),
+            judge_std("std_forward", answers), judge_std("std_local", answers),
+            judge_std("std_backward", answers),
+            judge_centered_difference(results.get("centered_difference", {})),
+            judge_relative_error(results.get("relative_error", {}))]
+
+
+def grade_namespace(ns: dict) -> list[PartVerdict]:
+    """Run the probes in-process on a namespace and judge: for tests and for the
+    reference (never on student code: that goes through the sandbox)."""
+    arrays = probe_arrays()
+    results = {}
+    for probe in probes():
+        if all(name in ns for name in probe.get("needs", [])):
+            results[probe["name"]] = run_probe(ns, probe, arrays)
+        else:
+            results[probe["name"]] = {}
+    return judge(results)
+
+
+def from_driver(info: dict, arrays: dict) -> dict:
+    """One probe's driver output (its .json info and .npz arrays) as the flat dict
+    ``judge`` reads.  Expected driver conventions for the two probe kinds here:
+    ``info["bad_outputs"][key]`` (Probe.put refused a value), ``info["missing"]``
+    (names not defined), ``info["case_errors"][i]`` (case i raised); a probe
+    whose function is not defined (stage "lookup") yields ``{}``."""
+    if info.get("status") == "error" and info.get("stage") == "lookup":
+        return {}
+    flat = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    for key, message in (info.get("bad_outputs") or {}).items():
+        flat[f"{key}!bad"] = message
+    for name in info.get("missing") or []:
+        flat[f"{name}!missing"] = "not defined"
+    for i, message in (info.get("case_errors") or {}).items():
+        flat[f"case{i}!error"] = message
+    return flat

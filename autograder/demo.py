@@ -1,0 +1,80 @@
+"""`python -m autograder demo`: grade three example submissions end to end.
+
+Builds build/demo-submissions/<student>/<assignment>/<assignment>.ipynb for
+  reference     the instructor's solution (solutions/, or the source without hidden tests),
+  untouched     the student copy as released (assignments/, or generated from the source),
+  partly-wrong  the reference with two parts put back to the empty stub,
+then runs `grade-all` on them in build/demo-course/ (never the real course/).
+"""
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+
+from .pipeline import ROOT, Course
+
+BROKEN_PARTS = ("relu", "sgd")  # preferred parts to break; else the first two solution cells
+
+
+def reference_notebook(course: Course, assignment: str) -> nbformat.NotebookNode:
+    solved = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+    if solved.exists():
+        nb = nbformat.read(solved, as_version=4)
+    else:
+        nb = nbformat.read(course.source_dir(assignment) / f"{assignment}.ipynb", as_version=4)
+    from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearOutput, ComputeChecksums, LockCells
+    for pp in (LockCells(), ClearOutput(), ComputeChecksums(), ClearHiddenTests(), ClearMarkScheme()):
+        nb, _ = pp.preprocess(nb, {})
+    return nb
+
+
+def student_copy(course: Course, assignment: str) -> nbformat.NotebookNode:
+    released = ROOT / "assignments" / assignment / f"{assignment}.ipynb"
+    if released.exists():
+        return nbformat.read(released, as_version=4)
+    from .check import release_notebooks
+    return release_notebooks(course, assignment)[assignment]
+
+
+def partly_wrong(reference, release) -> tuple[nbformat.NotebookNode, list[str]]:
+    stubs = {c.get("id"): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")
+             and c.cell_type == "code"}
+    chosen = [p for p in BROKEN_PARTS if p in stubs] or list(stubs)[:2]
+    chosen = chosen[:2]
+    nb = copy.deepcopy(reference)
+    for cell in nb.cells:
+        if cell.get("id") in chosen:
+            cell.source = stubs[cell.id]
+    return nb, chosen
+
+
+def build(assignment: str, out: Path, course: Course | None = None) -> list[str]:
+    course = course or Course.at(ROOT / "build" / "demo-course")
+    reference = reference_notebook(course, assignment)
+    release = student_copy(course, assignment)
+    wrong, broken = partly_wrong(reference, release)
+    if out.exists():
+        shutil.rmtree(out)
+    for student, nb in (("reference", reference), ("untouched", release), ("partly-wrong", wrong)):
+        folder = out / student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{assignment}.ipynb")
+    return broken
+
+
+def main(assignment: str = "mlp", workers: int | None = None) -> int:
+    from .cli import main as cli
+    started = time.monotonic()
+    out = ROOT / "build" / "demo-submissions"
+    broken = build(assignment, out)
+    print(f"example submissions in {out}: reference, untouched, partly-wrong ({', '.join(broken)} left undone)")
+    argv = ["grade-all", str(out), "--assignment", assignment, "--course", str(ROOT / "build" / "demo-course")]
+    if workers:
+        argv += ["--workers", str(workers)]
+    code = cli(argv)
+    print(f"demo done in {time.monotonic() - started:.0f} s; course folder: {ROOT / 'build' / 'demo-course'}")
+    return code

@@ -1,0 +1,1 @@
+"""Hidden, trusted grading of the `mlp` assignment (never shipped, never sandboxed)."""

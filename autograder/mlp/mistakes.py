@@ -1,0 +1,146 @@
+"""The common mistakes of each `mlp` part, as the wrong outputs they produce.
+
+Each entry is (message, function of a probe's inputs -> {field: wrong output}).
+When a student's output differs from the reference, diagnose.py looks here for
+a mistake that reproduces it exactly and, if one does, says which it is.  These
+are the grader's own numpy formulas of *wrong* code; the right values always
+come from the source notebook.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+C = math.sqrt(2.0 / math.pi)
+_erf = np.vectorize(math.erf)
+
+
+def _onehot(labels, k):
+    out = np.zeros((len(labels), k))
+    out[np.arange(len(labels)), labels] = 1.0
+    return out
+
+
+def _softmax(s, axis):
+    e = np.exp(s - s.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _hinge(s, y, margin, *, count_true=False, true_grad=True):
+    n = len(y)
+    m = np.maximum(0.0, margin - s[np.arange(n), y][:, None] + s)
+    if not count_true:
+        m[np.arange(n), y] = 0.0
+    active = (m > 0).astype(float)
+    g = active.copy()
+    g[np.arange(n), y] = -active.sum(axis=1) + (active[np.arange(n), y] if count_true else 0.0)
+    if not true_grad:
+        g[np.arange(n), y] = 0.0
+    return {"loss": np.asarray(m.sum() / n), "grad": g / n}
+
+
+def _gelu_dx(i, cubic=True):
+    x, g = i["x"], i["g"]
+    t = np.tanh(C * (x + 0.044715 * x ** 3))
+    inner = C * (1 + 3 * 0.044715 * x ** 2) if cubic else C
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * inner)
+
+
+def _sgd(variant):
+    """Replays an optimizer probe with a wrong update rule.
+    ``variant(p, g, v, lr, mu, wd) -> (new p, new v)``."""
+    def run(i):
+        lr, mu, wd = (i["init"].get(k, 0.0) for k in ("lr", "momentum", "weight_decay"))
+        shared = getattr(variant, "shared", False)
+        vel, cur, out = {}, {}, {}
+        for n, (key, pfile, gfile) in enumerate(i["steps"]):
+            p = i["arrays"][pfile] if pfile else cur[key]
+            vkey = "all" if shared else key
+            p, vel[vkey] = variant(p, i["arrays"][gfile], vel.get(vkey, 0.0), lr, mu, wd)
+            cur[key] = out[f"step{n}"] = p
+        return out
+    return run
+
+
+def _shared(fn):
+    fn.shared = True
+    return fn
+
+
+MISTAKES = {
+    "relu": [
+        ("ReLU's derivative at exactly x = 0 must be 0: use x > 0, not x >= 0",
+         lambda i: {"dx": i["g"] * (i["x"] >= 0)}),
+        ("backward must multiply by the upstream gradient g: dx = g where x > 0, else 0",
+         lambda i: {"dx": (i["x"] > 0) * 1.0}),
+    ],
+    "sigmoid": [
+        ("the derivative uses the input x: it is y(1 - y) with the cached OUTPUT y = sigmoid(x)",
+         lambda i: {"dx": i["g"] * i["x"] * (1 - i["x"])}),
+    ],
+    "tanh": [
+        ("the derivative uses the input x (1 - x²): it is 1 - y² with the cached OUTPUT y = tanh(x)",
+         lambda i: {"dx": i["g"] * (1 - i["x"] ** 2)}),
+    ],
+    "gelu": [
+        ("forward computes the exact (erf) GELU: this assignment uses the tanh approximation "
+         "0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))",
+         lambda i: {"y0": 0.5 * i["x"] * (1 + _erf(i["x"] / math.sqrt(2)))}),
+        ("the derivative of the inner term √(2/π)(x + 0.044715x³) is missing its 0.044715 term "
+         "(it is √(2/π)(1 + 3·0.044715x²))",
+         lambda i: {"dx": _gelu_dx(i, cubic=False)}),
+    ],
+    "leaky_relu": [
+        ("alpha is applied to the positive side: LeakyReLU is x for x > 0 and alpha·x otherwise",
+         lambda i: {"y0": np.where(i["x"] > 0, i.get("alpha", 0.01) * i["x"], i["x"]),
+                    "dx": i["g"] * np.where(i["x"] > 0, i.get("alpha", 0.01), 1.0)}),
+        ("the gradient for x <= 0 must be alpha·g, not 0 (a mask of the output drops alpha)",
+         lambda i: {"dx": i["g"] * (i["x"] > 0)}),
+        ("alpha is ignored: use the alpha given to __init__ (self.alpha)",
+         lambda i: {"y0": np.where(i["x"] > 0, i["x"], 0.01 * i["x"]),
+                    "dx": i["g"] * np.where(i["x"] > 0, 1.0, 0.01)}),
+    ],
+    "euclidean_loss": [
+        ("labels are class indices: compare y with their one-hot encoding, not with the labels themselves",
+         lambda i: {"loss": np.asarray(((i["scores"] - i["labels"][:, None]) ** 2).sum() / (2 * len(i["labels"]))),
+                    "grad": (i["scores"] - i["labels"][:, None]) / len(i["labels"])}),
+    ],
+    "softmax_ce_loss": [
+        ("softmax is normalized over the wrong axis: each row (one sample's scores) must sum to 1, use axis=1",
+         lambda i: {"loss": np.asarray(-np.log(_softmax(i["scores"], 0)[np.arange(len(i["labels"])), i["labels"]]).mean()),
+                    "grad": (_softmax(i["scores"], 0) - _onehot(i["labels"], i["scores"].shape[1])) / len(i["labels"])}),
+    ],
+    "hinge_loss": [
+        ("you count the true class too: it adds the margin to every sample's loss; sum over j ≠ y only",
+         lambda i: _hinge(i["scores"], i["labels"], i.get("margin", 5.0), count_true=True)),
+        ("the margin is ignored: use the margin given to __init__ (self.margin)",
+         lambda i: _hinge(i["scores"], i["labels"], 1.0)),
+        ("the margin is ignored: use the margin given to __init__ (self.margin)",
+         lambda i: _hinge(i["scores"], i["labels"], 5.0)),
+        ("the gradient of the true class score is missing: it is -(number of violated margins)/N",
+         lambda i: {"grad": _hinge(i["scores"], i["labels"], i.get("margin", 5.0), true_grad=False)["grad"]}),
+    ],
+    "sgd": [
+        ("one velocity is shared by all parameters: keep a separate velocity per key",
+         _sgd(_shared(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * p), mu * v + g + wd * p)))),
+        ("the velocity does not carry over between steps: keep v per key (in self) and use momentum·v",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (g + wd * p), 0.0))),
+        ("momentum has the wrong sign: v ← momentum·v + (grad + weight_decay·param)",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (-mu * v + g + wd * p), -mu * v + g + wd * p))),
+        ("the update goes uphill: return param - lr·v",
+         _sgd(lambda p, g, v, lr, mu, wd: (p + lr * (mu * v + g + wd * p), mu * v + g + wd * p))),
+        ("weight decay is applied outside the learning rate: it belongs in v as grad + weight_decay·param",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g) - wd * p, mu * v + g))),
+        ("weight decay must go into the velocity: v ← momentum·v + (grad + weight_decay·param)",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * p), mu * v + g))),
+        ("weight decay has the wrong sign: add weight_decay·param to the gradient",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g - wd * p), mu * v + g - wd * p))),
+        ("weight decay multiplies the gradient: it is weight_decay·param",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * g), mu * v + g + wd * g))),
+        ("weight_decay is ignored: v ← momentum·v + (grad + weight_decay·param)",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g), mu * v + g))),
+        ("the learning rate is applied twice (once in v and once in the step)",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + lr * (g + wd * p)), mu * v + lr * (g + wd * p)))),
+    ],
+}

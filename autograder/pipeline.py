@@ -1,0 +1,102 @@
+"""Where everything lives for one course, and the order the steps run in.
+
+nbgrader's own folder names (submitted/, autograded/, feedback/, gradebook.db)
+are kept so formgrader can open the same course folder; our additions
+(archive/, reports/, state/, work/) sit beside them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    source: Path  # folder holding source/<assignment>/<assignment>.ipynb
+
+    @classmethod
+    def at(cls, root: str | os.PathLike | None = None, source: str | os.PathLike | None = None) -> "Course":
+        _tools_on_path()
+        course = cls(Path(root or ROOT / "course").resolve(), Path(source or ROOT / "source").resolve())
+        course.root.mkdir(parents=True, exist_ok=True)
+        return course
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.root / 'gradebook.db'}"
+
+    def archive(self, student: str, assignment: str) -> Path:
+        return self.root / "archive" / student / assignment
+
+    def submitted(self, student: str, assignment: str) -> Path:
+        return self.root / "submitted" / student / assignment
+
+    def autograded(self, student: str, assignment: str) -> Path:
+        return self.root / "autograded" / student / assignment
+
+    def feedback(self, student: str, assignment: str) -> Path:
+        return self.root / "feedback" / student / assignment
+
+    def state_file(self, student: str, assignment: str) -> Path:
+        return self.root / "state" / student / f"{assignment}.json"
+
+    def work(self, student: str, assignment: str) -> Path:
+        return self.root / "work" / student / assignment
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def source_dir(self, assignment: str) -> Path:
+        return self.source / assignment
+
+    def source_notebooks(self, assignment: str) -> list[Path]:
+        return sorted(self.source_dir(assignment).glob("*.ipynb"))
+
+    def source_hash(self, assignment: str) -> str:
+        """Changes whenever any file of the assignment's source changes: a regrade trigger."""
+        digest = hashlib.sha256()
+        folder = self.source_dir(assignment)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with an archived submission of this assignment."""
+        base = self.root / "archive"
+        if not base.exists():
+            return []
+        return sorted(p.parent.parent.name for p in base.glob(f"*/{assignment}/manifest.json"))
+
+    def assignments(self) -> list[str]:
+        return sorted(p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def _tools_on_path() -> None:
+    # nbgrader's Gradebook shells out to `alembic`, which lives next to this Python.
+    import sys
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def write_json(path: Path, data) -> None:
+    """Atomic write: a crash mid-write never leaves half a manifest or state file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return default

@@ -1,0 +1,498 @@
+"""Run untrusted (student) code in a sandbox and say exactly what happened.
+
+STATUS: usable (API below is stable; see autograder/THREAT_MODEL.md for what it stops).
+
+    from autograder.sandbox import run, Limits, capabilities, describe, safe_read
+    result = run([sys.executable, "driver.py"], workdir=job_dir, limits=Limits(wall_seconds=120),
+                 readonly=[REPO / "autograder" / "sandboxed"], env={"MNIST_DIR": ...})
+    result.returncode, result.timed_out, result.memory_exceeded, result.stdout, result.degraded
+
+What the child gets (where the host allows; otherwise ``result.degraded`` says what is missing):
+
+* new mount, pid and net namespaces (``unshare --kill-child``), with its own /proc and
+  only ``lo`` (brought up, for Jupyter's ZMQ) as network;
+* a fresh tmpfs root holding: the OS folders read-only (/usr, /bin, /lib*, /etc), a few
+  devices, private /tmp and /dev/shm, the Python installation read-only
+  (``sys.base_prefix``), ``<repo>/.venv`` and ``<repo>/nnkit`` read-only, ``readonly``
+  paths read-only, ``writable`` paths and ``workdir`` read-write, all at their host paths.
+  Nothing else of the host exists: not the repo's autograder/, source/, solutions/,
+  tests/, course/ (gradebook, other jobs), not /root, /home, /work/...;
+* rlimits (address space, CPU, file size, processes, no core files), uid/gid 65534 with
+  no supplementary groups and no_new_privs, a cleared environment (see ``_child_env``);
+* a wall-clock limit enforced by the parent: on timeout the whole pid namespace is killed.
+
+Paths are bound at their host (resolved) paths, so the caller can pass host paths in argv.
+``workdir`` is chowned (recursively, without following symlinks) to the sandbox user, and
+``workdir/home`` is its HOME.  Put trusted inputs in ``readonly`` paths, not in workdir.
+After a run, everything in workdir is attacker-controlled: read results with
+``safe_read`` (no symlinks, no FIFOs, size-capped), never follow links in it as root.
+
+Binding any of the grader's private folders (autograder/ except autograder/sandboxed/,
+source/, solutions/, tests/, .git/, course/gradebook.db) or a parent of them raises
+ValueError.  A sandbox that cannot be set up raises SandboxError: that is the grader's
+failure, never the student's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import pwd
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INIT_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_init.py"
+SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": owns nothing on the host
+
+# Never visible to a child, even if a caller asks (a bug there would leak hidden tests).
+PRIVATE = ("autograder", "source", "solutions", "tests", ".git", "course/gradebook.db")
+PUBLIC_INSIDE_PRIVATE = ("autograder/sandboxed",)
+
+# Host folders the init binds itself (read-only); binding under them again is pointless.
+SYSTEM_PREFIXES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+
+# The tail of a capped stream is kept too: tracebacks (and MemoryError) come last.
+TAIL_BYTES = 64 * 1024
+# After the command ended, how long an escaped process may keep our pipes open.
+DRAIN_SECONDS = 2.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (setup, missing init script): not the student's fault."""
+
+
+@dataclasses.dataclass
+class Limits:
+    wall_seconds: float = 60
+    cpu_seconds: int = 60
+    memory_bytes: int = 3 * 2**30
+    file_bytes: int = 64 * 2**20
+    nproc: int = 64
+    output_bytes: int = 1 * 2**20
+
+
+@dataclasses.dataclass
+class RunResult:
+    returncode: int | None  # exit code, -N if killed by signal N, None if we killed it (timeout)
+    timed_out: bool
+    cpu_exceeded: bool
+    memory_exceeded: bool
+    signal: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    degraded: list[str]
+    cpu_seconds: float = 0.0
+    max_rss_bytes: int = 0
+    stdout_bytes: int = 0  # total produced, before capping
+    stderr_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not (self.timed_out or self.cpu_exceeded or self.memory_exceeded)
+
+
+# ---------------------------------------------------------------------------- capabilities
+
+_DETAILS: dict[str, str] = {}
+_warned = False
+_warn_lock = threading.Lock()
+
+
+def _probe(argv: list[str], **kwargs) -> tuple[bool, str]:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=20, **kwargs)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+    message = done.stderr.decode(errors="replace").strip().splitlines()
+    return done.returncode == 0, (message[-1] if message else f"exit {done.returncode}")
+
+
+@functools.lru_cache(maxsize=None)
+def capabilities() -> dict:
+    """What this host lets the sandbox do, probed once per process: name -> bool."""
+    caps: dict[str, bool] = {}
+    caps["root"] = os.geteuid() == 0
+    _DETAILS["root"] = f"euid {os.geteuid()}"
+    unshare = shutil.which("unshare")
+    caps["unshare"] = unshare is not None
+    _DETAILS["unshare"] = unshare or "util-linux `unshare` not on PATH"
+    for ns, flags in (("mount", ["--mount"]), ("pid", ["--pid", "--fork", "--kill-child"]),
+                      ("net", ["--net"])):
+        if unshare and caps["root"]:
+            ok, detail = _probe([unshare, *flags, "true"])
+        else:
+            ok, detail = False, "needs root and unshare"
+        caps[f"{ns}_namespace"] = ok
+        _DETAILS[f"{ns}_namespace"] = "unshare " + " ".join(flags) + (" works" if ok else f" failed: {detail}")
+    if caps["root"]:
+        ok, detail = _probe(["true"], user=SANDBOX_UID, group=SANDBOX_GID, extra_groups=[])
+    else:
+        ok, detail = False, "not root"
+    caps["setuid"] = ok
+    _DETAILS["setuid"] = f"uid {SANDBOX_UID}" + (" works" if ok else f" impossible: {detail}")
+    # Lowering is all the sandbox needs (and all that is allowed without CAP_SYS_RESOURCE).
+    ok, detail = _probe([sys.executable, "-I", "-S", "-c",
+                         "import resource as r\n"
+                         "for n in ('RLIMIT_AS','RLIMIT_CPU','RLIMIT_FSIZE','RLIMIT_NPROC','RLIMIT_CORE'):\n"
+                         "    h = r.getrlimit(getattr(r, n))[1]\n"
+                         "    v = 2**20 if h == r.RLIM_INFINITY else min(h, 2**20)\n"
+                         "    r.setrlimit(getattr(r, n), (v, v))"])
+    caps["rlimits"] = ok
+    _DETAILS["rlimits"] = "AS, CPU, FSIZE, NPROC, CORE settable" if ok else f"setrlimit failed: {detail}"
+    return caps
+
+
+def describe() -> str:
+    """One line per capability, for logs and the grading report."""
+    caps = capabilities()
+    return "\n".join(f"{'✓' if ok else '✗'} {name}: {_DETAILS[name]}" for name, ok in caps.items())
+
+
+def _plan() -> tuple[dict, list[str]]:
+    """Which protections this host allows, and the loud reasons for each one it lacks."""
+    caps = capabilities()
+    usable = caps["root"] and caps["unshare"]
+    plan = {
+        "mount": usable and caps["mount_namespace"],
+        "pid": usable and caps["pid_namespace"],
+        "net": usable and caps["net_namespace"],
+        "setuid": caps["setuid"],
+        "rlimits": caps["rlimits"],
+    }
+    reasons = []
+    if not plan["mount"]:
+        reasons.append("no mount namespace: the child sees the host's files (hidden tests, gradebook) "
+                       "as far as file permissions allow")
+    if not plan["pid"]:
+        reasons.append("no pid namespace: only the process group is killed; a setsid daemon can outlive the run")
+    if not plan["net"]:
+        reasons.append("no net namespace: the child has the host's network")
+    if not plan["setuid"]:
+        reasons.append(f"cannot drop to uid {SANDBOX_UID}: the child runs as {pwd.getpwuid(os.geteuid()).pw_name}")
+    if not plan["rlimits"]:
+        reasons.append("rlimits unavailable: no memory, CPU, file-size or process limits")
+    if plan["setuid"] and not plan["mount"]:
+        reasons.append(f"uid {SANDBOX_UID} without a mount namespace may be unable to reach Python "
+                       f"under {sys.base_prefix}")
+    return plan, reasons
+
+
+def _warn_degraded(reasons: list[str]) -> None:
+    global _warned
+    with _warn_lock:
+        if _warned or not reasons:
+            return
+        _warned = True
+    print("WARNING: autograder sandbox is DEGRADED on this host:\n  - " + "\n  - ".join(reasons),
+          file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def _is_within(path: Path, other: Path) -> bool:
+    return path == other or other in path.parents
+
+
+def _check_bindable(path: Path) -> None:
+    """Refuse binds that would show the grader's private files to the child."""
+    for private in PRIVATE:
+        private_path = REPO_ROOT / private
+        if _is_within(private_path, path):  # path is it or one of its parents
+            raise ValueError(f"refusing to expose {path} to a sandbox: it holds {private_path}")
+        if _is_within(path, private_path) and not any(
+                _is_within(path, REPO_ROOT / public) for public in PUBLIC_INSIDE_PRIVATE):
+            raise ValueError(f"refusing to expose {path} to a sandbox: it is inside {private_path}")
+
+
+def _resolve(path, what: str) -> Path:
+    resolved = Path(path).resolve()
+    if not resolved.exists():
+        raise FileNotFoundError(f"sandbox {what} path does not exist: {path}")
+    return resolved
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    """Hand workdir to the sandbox user; lchown so a planted symlink cannot redirect it."""
+    os.lchown(top, uid, gid)
+    for folder, dirs, files in os.walk(top):  # os.walk does not follow symlinks
+        for name in dirs + files:
+            os.lchown(os.path.join(folder, name), uid, gid)
+
+
+def _child_env(workdir: Path, extra: dict | None) -> dict[str, str]:
+    env = {
+        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir / "home"),
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NNKIT_FAST": "1",
+        "NNKIT_OFFLINE": "1",
+    }
+    env.update({str(k): str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+def _python_roots() -> list[Path]:
+    """The Python installation the venv's interpreter lives in (sys.base_prefix), and
+    the running prefix if it is another one; both are needed to start `python` inside."""
+    roots = []
+    for prefix in (sys.base_prefix, sys.prefix):
+        path = Path(prefix).resolve()
+        if str(path).startswith(SYSTEM_PREFIXES) or path in roots:
+            continue
+        roots.append(path)
+    return roots
+
+
+def _mountpoint() -> str:
+    """An empty root-only folder the init mounts its tmpfs root on (in its own namespace,
+    so concurrent sandboxes can share it)."""
+    path = Path(tempfile.gettempdir()) / "nnkit-sandbox-root"
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise SandboxError(f"{path} is not a private directory of ours: refusing to use it")
+    return str(path)
+
+
+class _CappedReader(threading.Thread):
+    """Drain a pipe completely (so the child never blocks) keeping head and tail only."""
+
+    def __init__(self, fd: int, cap: int):
+        super().__init__(daemon=True)
+        self.fd, self.cap = fd, cap
+        self.tail_cap = min(TAIL_BYTES, cap // 4)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        head_cap = self.cap - self.tail_cap
+        try:
+            while chunk := os.read(self.fd, 1 << 16):
+                self.total += len(chunk)
+                room = head_cap - len(self.head)
+                if room > 0:
+                    self.head += chunk[:room]
+                    chunk = chunk[room:]
+                if chunk:
+                    self.tail += chunk
+                    if len(self.tail) > 2 * self.tail_cap:  # amortised trimming
+                        del self.tail[: len(self.tail) - self.tail_cap]
+        finally:
+            os.close(self.fd)
+
+    def text(self) -> str:
+        tail = bytes(self.tail[-self.tail_cap:]) if self.tail_cap else b""
+        cut = self.total - len(self.head) - len(tail)
+        if cut <= 0:
+            return (bytes(self.head) + bytes(self.tail)).decode(errors="replace")
+        note = f"\n[... {cut} bytes cut: output is limited to {self.cap} bytes ...]\n".encode()
+        return (bytes(self.head) + note + tail).decode(errors="replace")
+
+
+def safe_read(path, max_bytes: int) -> bytes:
+    """Read a file the sandbox wrote: no symlinks, regular files only, at most max_bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if info.st_size > max_bytes:
+            raise ValueError(f"{path} is {info.st_size} bytes, more than the {max_bytes} allowed")
+        data = b""
+        while len(data) <= max_bytes and (chunk := os.read(fd, max_bytes + 1 - len(data))):
+            data += chunk
+        if len(data) > max_bytes:
+            raise ValueError(f"{path} grew past {max_bytes} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------- run
+
+def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
+        readonly=(), writable=(), stdin_bytes: bytes | None = None) -> RunResult:
+    """Run argv (argv[0] found on the sandbox PATH) in the sandbox; see the module doc."""
+    limits = limits or Limits()
+    argv = [str(a) for a in argv]
+    if not argv:
+        raise ValueError("empty argv")
+    if not INIT_SCRIPT.is_file():
+        raise SandboxError(f"sandbox init script missing: {INIT_SCRIPT}")
+    plan, degraded = _plan()
+    _warn_degraded(degraded)
+    degraded = list(degraded)
+
+    workdir = _resolve(workdir, "workdir")
+    if not workdir.is_dir():
+        raise NotADirectoryError(f"sandbox workdir is not a folder: {workdir}")
+    binds: list[tuple[str, bool]] = [(str(p), True) for p in _python_roots()]
+    binds += [(str(REPO_ROOT / ".venv"), True), (str(REPO_ROOT / "nnkit"), True)]
+    for paths, ro, what in ((readonly, True, "readonly"), (writable, False, "writable"),
+                            ([workdir], False, "workdir")):
+        for path in paths:
+            path = _resolve(path, what)
+            _check_bindable(path)
+            binds.append((str(path), ro))
+
+    home = workdir / "home"
+    home.mkdir(exist_ok=True)
+    uid = gid = None
+    if plan["setuid"]:
+        uid, gid = SANDBOX_UID, SANDBOX_GID
+        _chown_tree(workdir, uid, gid)
+
+    rlimits = {}
+    if plan["rlimits"]:
+        rlimits = {
+            "RLIMIT_AS": (limits.memory_bytes, limits.memory_bytes),
+            # soft limit sends SIGXCPU (reported), the hard one SIGKILL a second later
+            "RLIMIT_CPU": (limits.cpu_seconds, limits.cpu_seconds + 1),
+            "RLIMIT_FSIZE": (limits.file_bytes, limits.file_bytes),
+            "RLIMIT_NPROC": (limits.nproc, limits.nproc),
+            "RLIMIT_CORE": (0, 0),
+            "RLIMIT_NOFILE": (1024, 1024),
+        }
+        # Never ask for more than the host's hard limit: raising it needs CAP_SYS_RESOURCE,
+        # and a lower host limit is only stricter.
+        for name, (soft, hard) in rlimits.items():
+            host_hard = resource.getrlimit(getattr(resource, name))[1]
+            if host_hard != resource.RLIM_INFINITY:
+                rlimits[name] = (min(soft, host_hard), min(hard, host_hard))
+    config = {
+        "mountpoint": _mountpoint() if plan["mount"] else None,
+        "loopback": plan["net"],
+        "binds": binds,
+        # /tmp and /dev/shm are RAM: bound them like files, or a student fills the RAM.
+        "tmp_bytes": max(limits.file_bytes, 16 * 2**20),
+        "rlimits": rlimits,
+        "uid": uid,
+        "gid": gid,
+        "workdir": str(workdir),
+        "argv": argv,
+        "env": _child_env(workdir, env),
+    }
+    wrapper = []
+    if plan["mount"] or plan["pid"] or plan["net"]:
+        wrapper = [shutil.which("unshare")]
+        wrapper += ["--mount"] if plan["mount"] else []
+        wrapper += ["--net"] if plan["net"] else []
+        # --kill-child: if unshare dies (we kill it on timeout) the init, pid 1 of the
+        # namespace, gets SIGKILL, and with it every process in the namespace.
+        wrapper += ["--pid", "--fork", "--kill-child"] if plan["pid"] else []
+        wrapper += ["--"]
+
+    config_r, config_w = os.pipe()
+    status_r, status_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            wrapper + [sys.executable, "-I", "-S", str(INIT_SCRIPT), str(config_r), str(status_w)],
+            stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
+            stdout=out_w, stderr=err_w, pass_fds=(config_r, status_w),
+            start_new_session=True, cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+        )
+    finally:
+        for fd in (config_r, status_w, out_w, err_w):
+            os.close(fd)
+    readers = [_CappedReader(out_r, limits.output_bytes), _CappedReader(err_r, limits.output_bytes)]
+    for reader in readers:
+        reader.start()
+    status_reader = _CappedReader(status_r, 1 << 16)
+    status_reader.start()
+    with os.fdopen(config_w, "wb") as f:
+        f.write(json.dumps(config).encode())
+    if stdin_bytes is not None:
+        threading.Thread(target=_feed, args=(proc.stdin, stdin_bytes), daemon=True).start()
+
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    # The whole group (and, via --kill-child, the whole pid namespace) goes, finished or not.
+    _kill_group(proc.pid)
+    proc.wait()
+    seconds = time.monotonic() - started
+
+    deadline = time.monotonic() + DRAIN_SECONDS
+    for reader in readers + [status_reader]:
+        reader.join(max(0.0, deadline - time.monotonic()))
+        if reader.is_alive():
+            degraded.append("a process escaped the run and still holds its output pipe")
+            break
+
+    status = {}
+    lines = status_reader.text().strip().splitlines()
+    if lines:
+        status = json.loads(lines[-1])
+    if "error" in status:
+        raise SandboxError(f"sandbox setup failed: {status['error']}\n{readers[1].text()[-2000:]}")
+    if not status and not timed_out:
+        raise SandboxError(f"sandbox init died without a status (exit {proc.returncode}):\n"
+                           f"{readers[1].text()[-2000:]}")
+
+    returncode = sig = None
+    cpu = float(status.get("cpu_seconds", 0.0))
+    rss = int(status.get("maxrss_kb", 0)) * 1024
+    if "pid_status" in status:
+        returncode = os.waitstatus_to_exitcode(status["pid_status"])
+        sig = -returncode if returncode < 0 else None
+    stderr = readers[1].text()
+    cpu_exceeded = sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds)
+    memory_exceeded = not cpu_exceeded and not timed_out and (
+        any(text in stderr[-TAIL_BYTES:] for text in ("MemoryError", "std::bad_alloc", "Cannot allocate memory"))
+        or sig == signal.SIGKILL  # the kernel's OOM killer; we never SIGKILL a finished run
+        or (sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT) and rss >= limits.memory_bytes // 2)
+    )
+    return RunResult(
+        returncode=returncode, timed_out=timed_out, cpu_exceeded=cpu_exceeded,
+        memory_exceeded=memory_exceeded, signal=sig, stdout=readers[0].text(), stderr=stderr,
+        seconds=seconds, degraded=degraded, cpu_seconds=cpu, max_rss_bytes=rss,
+        stdout_bytes=readers[0].total, stderr_bytes=readers[1].total,
+    )
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, OSError):
+        pass  # the child did not read its input: its business
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+if __name__ == "__main__":
+    print(describe())

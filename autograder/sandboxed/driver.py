@@ -1,0 +1,287 @@
+"""Runs a student's cells and the grader's probes inside the sandbox.
+
+Usage: python driver.py REQUEST.json WORKDIR.  The request and the input
+arrays (its "inputs" folder) are read-only; the driver writes one
+``WORKDIR/out/<probe>.json`` (+ ``.npz``) per probe as soon as that probe
+ends, so a crash or a timeout later keeps what came before.  Before a cell or a
+probe starts, ``out/<name>.started`` is written: the grader uses it to find
+the culprit when the process dies.
+
+This file holds no expected value and no tolerance: it only reports what the
+student's code returns, as plain float64/int arrays.  It runs with the
+student's code in the same interpreter, so the grader treats everything it
+writes as untrusted data.
+"""
+from __future__ import annotations
+
+import io
+import json
+import linecache
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+CELL_PREFIX = "<cell "
+MAX_MESSAGE = 600
+
+
+# ---------------------------------------------------------------- reporting
+def _student_trace(exc: BaseException) -> str:
+    """The exception plus the frames in the student's own cells, nothing else:
+    driver and library frames would only leak how the grader probes."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith(CELL_PREFIX)]
+    where = ""
+    if frames:
+        f = frames[-1]
+        cell = f.filename[len(CELL_PREFIX):-1]
+        where = f" (cell {cell}, line {f.lineno}: {(f.line or '').strip()[:120]})"
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + "..."
+    return text + where
+
+
+def _array(value) -> np.ndarray:
+    """Plain float64 (or bool/int) data only: object arrays could smuggle code."""
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"returned {type(value).__name__} of dtype {arr.dtype}, expected numbers")
+    return np.asarray(arr, dtype=np.float64) if arr.dtype.kind == "f" else arr.astype(np.int64)
+
+
+class Probe:
+    """Collects one probe's arrays and facts and writes them atomically."""
+
+    def __init__(self, out: Path, name: str):
+        self.out, self.name = out, name
+        self.arrays: dict[str, np.ndarray] = {}
+        self.info: dict = {"status": "ok", "stage": None, "error": None, "warnings": []}
+        self.start = time.perf_counter()
+        (out / f"{name}.started").write_text("")
+
+    def put(self, key: str, value) -> None:
+        try:
+            self.arrays[key] = _array(value)
+        except Exception as exc:  # noqa: BLE001 - student data of any kind
+            self.info.setdefault("bad_outputs", {})[key] = _student_trace(exc)
+
+    def fail(self, stage: str, exc: BaseException) -> None:
+        self.info.update(status="error", stage=stage, error=_student_trace(exc))
+
+    def write(self) -> None:
+        self.info["elapsed"] = time.perf_counter() - self.start
+        tmp = self.out / f"{self.name}.tmp.npz"
+        np.savez(tmp, **self.arrays)
+        os.replace(tmp, self.out / f"{self.name}.npz")
+        tmp = self.out / f"{self.name}.tmp.json"
+        tmp.write_text(json.dumps(self.info))
+        os.replace(tmp, self.out / f"{self.name}.json")
+
+
+INPUTS = Path(".")
+
+
+def _load(job: Path, name: str) -> np.ndarray:
+    """Inputs live in the request's read-only "inputs" folder (absolute names: shared data)."""
+    return np.load(INPUTS / name, allow_pickle=False)
+
+
+def _rng_arg(spec):
+    """JSON can't carry a Generator: {"generator": s} builds one, {"seed": s} passes the int."""
+    if isinstance(spec, dict) and "generator" in spec:
+        return np.random.default_rng(spec["generator"])
+    if isinstance(spec, dict) and "seed" in spec:
+        return int(spec["seed"])
+    return spec
+
+
+def _kwargs(spec: dict) -> dict:
+    kw = dict(spec or {})
+    if "rng" in kw:
+        kw["rng"] = _rng_arg(kw["rng"])
+    return kw
+
+
+# ---------------------------------------------------------------- probe kinds
+def probe_module(ns, job, p: dict, rec: Probe) -> None:
+    """Construct, set parameters, forward, backward; report params()/grads()."""
+    stage = "init"
+    try:
+        m = ns[p["class"]](*p.get("args", []), **_kwargs(p.get("init")))
+        stage = "set_param"
+        for name, file in p.get("params", {}).items():
+            m.set_param(name, _load(job, file))
+        stage = "forward"
+        for i, file in enumerate(p["forward"]):      # the last forward is the one backward follows
+            rec.put(f"y{i}", m.forward(_load(job, file)))
+        if "backward" in p:
+            stage = "backward"
+            rec.put("dx", m.backward(_load(job, p["backward"])))
+            stage = "grads"
+            for name, value in dict(m.grads()).items():
+                rec.put(f"grad.{name}", value)
+        stage = "params"
+        for name, value in dict(m.params()).items():
+            rec.put(f"param.{name}", value)
+    except Exception as exc:  # noqa: BLE001
+        rec.fail(stage, exc)
+
+
+def probe_init(ns, job, p: dict, rec: Probe) -> None:
+    """Build the class several times; report every parameter of every build."""
+    for i, spec in enumerate(p["builds"]):
+        try:
+            m = ns[p["class"]](*spec.get("args", []), **_kwargs(spec.get("kwargs")))
+            for name in getattr(m, "param_names", ()):
+                rec.put(f"{i}.{name}", getattr(m, name))
+        except Exception as exc:  # noqa: BLE001
+            rec.fail(f"build {i}", exc)
+            return
+
+
+def probe_loss(ns, job, p: dict, rec: Probe) -> None:
+    stage = "init"
+    try:
+        loss = ns[p["class"]](**_kwargs(p.get("init")))
+        stage = "forward"
+        rec.put("loss", np.asarray(loss.forward(_load(job, p["scores"]), _load(job, p["labels"]))))
+        stage = "backward"
+        rec.put("grad", loss.backward())
+    except Exception as exc:  # noqa: BLE001
+        rec.fail(stage, exc)
+
+
+def probe_optimizer(ns, job, p: dict, rec: Probe) -> None:
+    """A sequence of updates; a step's param is the previous result for that key
+    (as in training) unless the step names a file.  Both in-place updates and
+    new arrays are fine: we record what update returns."""
+    stage = "init"
+    try:
+        opt = ns[p["class"]](**_kwargs(p.get("init")))
+        current: dict[str, np.ndarray] = {}
+        for i, step in enumerate(p["steps"]):
+            stage = f"update {i}"
+            key = step["key"]
+            param = _load(job, step["param"]) if step.get("param") else current[key].copy()
+            new = opt.update(key, param, _load(job, step["grad"]))
+            if new is None:
+                raise TypeError("update returned None: it must return the updated parameter")
+            rec.put(f"step{i}", new)
+            current[key] = np.array(new, dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001
+        rec.fail(stage, exc)
+
+
+def probe_train_mlp(ns, job, p: dict, rec: Probe) -> None:
+    """784-128-10 ReLU net trained with the student's classes and the driver's
+    own seeded minibatch loop; reports the trained parameters only.  The grader
+    measures accuracy itself, on data that never enters the sandbox."""
+    import nnkit
+    s = p["settings"]
+    stage = "data"
+    try:
+        x = _load(job, p["x"])
+        x = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
+        y = _load(job, p["y"]).astype(np.int64)
+        stage = "build"
+        nnkit.seed(s["seed"])
+        layers = [ns["Linear"](784, s["hidden"], init_std=s["init_std"][0], rng=s["seed"]),
+                  ns["ReLU"](),
+                  ns["Linear"](s["hidden"], 10, init_std=s["init_std"][1], rng=s["seed"] + 1)]
+        model = nnkit.Sequential(*layers)
+        loss = ns["SoftmaxCrossEntropyLoss"]()
+        opt = ns["SGD"](s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+        order = np.random.default_rng(s["seed"])
+        rec.info["epoch_loss"] = []
+        for epoch in range(s["epochs"]):
+            stage = f"epoch {epoch + 1}"
+            total, batches = 0.0, 0
+            for idx in np.array_split(order.permutation(len(x)), len(x) // s["batch_size"]):
+                value = float(loss.forward(model.forward(x[idx]), y[idx]))
+                model.backward(loss.backward())
+                opt.step(model)
+                total, batches = total + value, batches + 1
+            rec.info["epoch_loss"].append(total / batches if np.isfinite(total) else None)
+            (job / "out" / "train_progress.json").write_text(json.dumps(rec.info["epoch_loss"]))
+            if not np.isfinite(total):
+                rec.info["diverged"] = epoch + 1
+                break          # nothing more to learn from a nan network; save the time
+        stage = "parameters"
+        for i, layer in ((1, layers[0]), (2, layers[2])):
+            rec.put(f"W{i}", getattr(layer, "W"))
+            rec.put(f"b{i}", getattr(layer, "b"))
+    except Exception as exc:  # noqa: BLE001
+        rec.fail(stage, exc)
+
+
+KINDS = {"module": probe_module, "init": probe_init, "loss": probe_loss,
+         "optimizer": probe_optimizer, "train_mlp": probe_train_mlp}
+
+
+# ---------------------------------------------------------------- main
+def run_cells(cells: list[dict], ns: dict, out: Path) -> dict:
+    """Exec each cell in one namespace; an exception ends that cell only."""
+    report = {}
+    for cell in cells:
+        cid = str(cell["id"])
+        (out / f"cell-{cid}.started").write_text("")
+        try:
+            filename = f"{CELL_PREFIX}{cid}>"
+            # so tracebacks can quote the student's line
+            linecache.cache[filename] = (len(cell["source"]), None, cell["source"].splitlines(True), filename)
+            code = compile(cell["source"], filename, "exec")
+            exec(code, ns)  # noqa: S102 - this is the sandbox's whole purpose
+            report[cid] = {"status": "ok"}
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: a cell must not end the run
+            report[cid] = {"status": "error", "error": _student_trace(exc)}
+        (out / f"cell-{cid}.done").write_text("")
+    return report
+
+
+class _Discard(io.TextIOBase):
+    """Student prints go nowhere: they could only fill the pipe (no /dev/null in the sandbox)."""
+
+    def write(self, s):
+        return len(s)
+
+
+def main(request_path: Path, job: Path) -> None:
+    global INPUTS
+    request = json.loads(request_path.read_text())
+    INPUTS = Path(request["inputs"])
+    out = job / "out"
+    out.mkdir(exist_ok=True)
+    real_stdout = sys.stdout
+    sys.stdout = _Discard()
+    np.seterr(all="warn")
+    ns: dict = {"__name__": "__main__"}
+    cells = run_cells(request["cells"], ns, out)
+    (out / "cells.json").write_text(json.dumps(cells))
+    for p in request["probes"]:
+        rec = Probe(out, p["name"])
+        absent = [c for c in p.get("needs", [p.get("class")]) if c not in ns]
+        if absent:
+            rec.info.update(status="error", stage="lookup",
+                            error=f"NameError: {', '.join(absent)} not defined (did its cell run?)")
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                np.random.seed(p.get("seed", 0))     # code that ignores rng stays repeatable
+                try:
+                    KINDS[p["kind"]](ns, job, p, rec)
+                except BaseException as exc:  # noqa: BLE001 - SystemExit from a student method
+                    rec.fail("probe", exc)
+            rec.info["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
+        rec.write()
+    sys.stdout = real_stdout
+    (out / "done").write_text("")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

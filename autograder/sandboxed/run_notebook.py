@@ -1,0 +1,109 @@
+"""Execute one notebook with nbclient, inside the sandbox. Trusted code, untrusted notebook.
+
+    python run_notebook.py IN.ipynb OUT.ipynb STATUS.json --cell-timeout S --max-output-bytes N
+
+Writes OUT and STATUS after every cell, so when the kernel dies, the sandbox's
+wall clock fires or the whole process tree is killed, the cells that did run
+keep their outputs. Holds no expected values: the hidden tests arrive inside
+the notebook it is given, and its results are re-checked outside.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+TIMEOUT_ERROR = {
+    "ename": "CellTimeoutError",
+    "evalue": "",
+    "traceback": ["CellTimeoutError: the cell ran past its time limit and was stopped"],
+}
+
+
+class CappedClient(NotebookClient):
+    """Keeps at most max_output_bytes of output for the whole notebook, then drops the rest."""
+
+    def __init__(self, nb, max_output_bytes: int, **kw):
+        super().__init__(nb, **kw)
+        self.max_output_bytes = max_output_bytes
+        self.output_bytes = 0
+        self.truncated = False
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        if self.output_bytes + size > self.max_output_bytes:
+            if not self.truncated:
+                self.truncated = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text="\n[output truncated: the notebook printed more than the limit]\n"))
+            return None
+        self.output_bytes += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def save(nb, out_path: str, status: dict, status_path: str) -> None:
+    for path, write in ((out_path, lambda fh: nbformat.write(nb, fh)),
+                        (status_path, lambda fh: json.dump(status, fh))):
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            write(fh)
+        os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("notebook")
+    parser.add_argument("out")
+    parser.add_argument("status")
+    parser.add_argument("--cell-timeout", type=int, default=60)
+    parser.add_argument("--max-output-bytes", type=int, default=2_000_000)
+    args = parser.parse_args(argv)
+
+    nb = nbformat.read(args.notebook, as_version=4)
+    status = {"cells_done": 0, "timeouts": [], "dead_kernel": False, "truncated": False, "error": ""}
+
+    started = {}
+
+    def starting(cell, cell_index, **_):
+        started[cell_index] = time.monotonic()
+
+    def executed(cell, cell_index, execute_reply, **_):
+        status["cells_done"] = cell_index + 1
+        # nbclient answers a timeout by interrupting the kernel: the cell ends in KeyboardInterrupt.
+        names = {o.get("ename") for o in cell.get("outputs", [])}
+        slow = time.monotonic() - started.get(cell_index, time.monotonic()) >= args.cell_timeout - 0.5
+        if "CellTimeoutError" in names or (slow and "KeyboardInterrupt" in names):
+            status["timeouts"].append(cell.get("id", str(cell_index)))
+            if "CellTimeoutError" not in names:
+                cell.outputs.append(nbformat.v4.new_output("error", **TIMEOUT_ERROR))
+        status["truncated"] = client.truncated
+        save(nb, args.out, status, args.status)
+
+    client = CappedClient(
+        nb, args.max_output_bytes,
+        kernel_name="python3", timeout=args.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
+        error_on_timeout=TIMEOUT_ERROR, record_timing=False, startup_timeout=60,
+        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        resources={"metadata": {"path": os.path.dirname(os.path.abspath(args.notebook))}},
+        on_cell_execute=starting, on_cell_executed=executed)
+    save(nb, args.out, status, args.status)
+    try:
+        client.execute()
+    except DeadKernelError as exc:
+        status["dead_kernel"] = True
+        status["error"] = str(exc)[:500]
+    except Exception as exc:  # noqa: BLE001 - report, keep what ran
+        status["error"] = f"{exc.__class__.__name__}: {str(exc)[:500]}"
+    status["truncated"] = client.truncated
+    save(nb, args.out, status, args.status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

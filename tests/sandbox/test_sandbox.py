@@ -1,0 +1,331 @@
+"""The sandbox contains hostile student code: each case is one attack and what must happen.
+
+Every case runs a small Python program inside ``autograder.sandbox.run`` and checks the
+RunResult (and, where the attack targets the host, the host afterwards).  Cases that need a
+capability this host lacks are skipped with the reason, never passed silently.
+"""
+
+import os
+import signal
+import socket
+import stat
+import sys
+import textwrap
+import time
+import tracemalloc
+import uuid
+from pathlib import Path
+
+import pytest
+
+from autograder import sandbox
+from autograder.sandbox import Limits, run, safe_read
+
+REPO = sandbox.REPO_ROOT
+CAPS = sandbox.capabilities()
+
+# Child-side helper: try something forbidden, print LEAK if it worked, BLOCKED if refused.
+ATTEMPT = textwrap.dedent("""
+    import os, sys
+    def attempt(what, f):
+        try:
+            f()
+        except OSError as e:
+            print("BLOCKED", what, type(e).__name__)
+        else:
+            print("LEAK", what)
+""")
+
+
+def needs(*names):
+    missing = [n for n in names if not CAPS[n]]
+    if missing:
+        pytest.skip("HOST LACKS SANDBOX CAPABILITY " + ", ".join(missing) + ":\n" + sandbox.describe())
+
+
+@pytest.fixture
+def job(tmp_path):
+    """A job folder, and beside it another student's folder with a secret in it."""
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    other = tmp_path / "other-student"
+    other.mkdir()
+    (other / "secret.txt").write_text("other student's answers")
+    return workdir
+
+
+def python(code, workdir, **kwargs):
+    return run([sys.executable, "-c", ATTEMPT + textwrap.dedent(code)], workdir=workdir, **kwargs)
+
+
+def blocked_only(result, expected):
+    """Every attempt was refused and there were `expected` of them."""
+    lines = result.stdout.split("\n")
+    assert result.returncode == 0, result.stderr
+    assert not [line for line in lines if line.startswith("LEAK")], result.stdout
+    assert sum(line.startswith("BLOCKED") for line in lines) == expected, result.stdout
+
+
+# (id, capabilities needed, child code, number of BLOCKED lines expected)
+ISOLATION_CASES = [
+    ("read-hidden-tests", ["mount_namespace"], f"""
+        attempt("autograder", lambda: open({str(REPO / 'autograder' / 'sandbox.py')!r}).read())
+        attempt("autograder-dir", lambda: os.listdir({str(REPO / 'autograder')!r}))
+        attempt("source", lambda: os.listdir({str(REPO / 'source')!r}))
+        attempt("solutions", lambda: os.listdir({str(REPO / 'solutions')!r}))
+        attempt("tests", lambda: os.listdir({str(REPO / 'tests')!r}))
+        attempt("course", lambda: os.listdir({str(REPO / 'course')!r}))
+        attempt("git", lambda: os.listdir({str(REPO / '.git')!r}))
+    """, 7),
+    ("read-other-job", ["mount_namespace"], """
+        other = os.path.join(os.path.dirname(os.getcwd()), "other-student", "secret.txt")
+        attempt("other job", lambda: open(other).read())
+        attempt("other job dir", lambda: os.listdir(os.path.dirname(other)))
+    """, 2),
+    ("read-host-secrets", ["mount_namespace"], """
+        attempt("home", lambda: os.listdir("/home"))
+        attempt("library", lambda: os.listdir("/work/.library"))
+        attempt("var", lambda: os.listdir("/var"))
+        attempt("sys", lambda: os.listdir("/sys/fs/cgroup"))
+    """, 4),
+    ("write-outside-workdir", ["mount_namespace", "setuid"], f"""
+        attempt("nnkit", lambda: open({str(REPO / 'nnkit' / 'evil.py')!r}, "w"))
+        attempt("venv", lambda: open({str(REPO / '.venv' / 'evil.pth')!r}, "w"))
+        attempt("repo root", lambda: open({str(REPO / 'evil.txt')!r}, "w"))
+        attempt("fs root", lambda: open("/evil.txt", "w"))
+        attempt("etc", lambda: open("/etc/passwd", "a"))
+        attempt("python", lambda: open(os.path.join({sys.base_prefix!r}, "evil.txt"), "w"))
+    """, 6),
+    ("network", ["net_namespace"], """
+        import socket
+        attempt("internet", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))
+        attempt("host loopback", lambda: socket.create_connection(("127.0.0.1", PORT), timeout=2))
+        attempt("host abstract socket", lambda: socket.socket(socket.AF_UNIX).connect(b"\\0" + b"ABSTRACT"))
+    """, 3),
+    ("signal-init", ["pid_namespace", "setuid"], """
+        import signal
+        attempt("kill init", lambda: os.kill(1, signal.SIGKILL))
+        attempt("ptrace init", lambda: open("/proc/1/environ").read())
+    """, 2),
+]
+
+
+@pytest.mark.parametrize("name, caps, code, expected", ISOLATION_CASES, ids=[c[0] for c in ISOLATION_CASES])
+def test_isolation(name, caps, code, expected, job):
+    needs(*caps)
+    abstract = f"nnkit-sandbox-test-{uuid.uuid4()}"
+    # Host services the child must not reach: TCP on loopback, and an abstract unix
+    # socket (those live in the net namespace, not in the filesystem).
+    with socket.socket() as listener, socket.socket(socket.AF_UNIX) as unix:
+        listener.bind(("127.0.0.1", 0))
+        unix.bind(b"\0" + abstract.encode())
+        for s in (listener, unix):
+            s.listen()
+            s.settimeout(0.2)
+        code = code.replace("PORT", str(listener.getsockname()[1])).replace("ABSTRACT", abstract)
+        result = python(code, job)
+        for s in (listener, unix):
+            with pytest.raises(socket.timeout):
+                s.accept()
+    blocked_only(result, expected)
+    assert not (REPO / "evil.txt").exists() and not (REPO / "nnkit" / "evil.py").exists()
+
+
+# (id, capabilities, child code, Limits overrides, check(result, workdir)).
+# Every bomb is bounded in itself (2 GiB, 200 forks, 64 MiB) so a host without the
+# limit fails the case instead of going down.
+LIMIT_CASES = [
+    ("exit-code", [], "os._exit(3)", {},
+     lambda r, w: r.returncode == 3 and r.signal is None and not r.timed_out),
+    ("infinite-loop", [], "while True: pass", {"wall_seconds": 1.5},
+     lambda r, w: r.timed_out and r.returncode is None and 1.5 <= r.seconds < 4),
+    ("sleep-forever", [], "import time; time.sleep(1000)", {"wall_seconds": 1},
+     lambda r, w: r.timed_out and not r.cpu_exceeded and r.seconds < 3),
+    ("cpu-limit", ["rlimits"], "while True: pass", {"cpu_seconds": 1, "wall_seconds": 10},
+     lambda r, w: r.cpu_exceeded and not r.timed_out and r.signal == signal.SIGXCPU and r.seconds < 4),
+    ("memory-bytearray", ["rlimits"], "x = bytearray(2**31)", {"memory_bytes": 2**29},
+     lambda r, w: r.memory_exceeded and r.returncode == 1 and "MemoryError" in r.stderr),
+    ("memory-numpy", ["rlimits"], "import numpy as np; x = np.empty((2**15, 2**15))", {"memory_bytes": 2**30},
+     lambda r, w: r.memory_exceeded and "MemoryError" in r.stderr),
+    ("memory-growth", ["rlimits"], "l = [bytearray(10**7) for i in range(200)]", {"memory_bytes": 2**29},
+     lambda r, w: r.memory_exceeded and not r.timed_out),
+    ("file-size", ["rlimits"], """
+        attempt("big file", lambda: open("big.bin", "wb").write(b"x" * 8 * 2**20))
+     """, {"file_bytes": 2**20},
+     lambda r, w: "BLOCKED big file" in r.stdout and (w / "big.bin").stat().st_size <= 2**20),
+    ("fill-tmp", ["mount_namespace"], """
+        def fill():
+            for i in range(64):
+                open(f"/tmp/f{i}", "wb").write(b"x" * 2**20)
+        attempt("fill tmp", fill)
+     """, {"file_bytes": 2**20},
+     lambda r, w: "BLOCKED fill tmp" in r.stdout),
+    ("fork-bomb", ["rlimits", "setuid"], """
+        import time
+        n = 0
+        for i in range(200):
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            n += 1
+        print("forked", n)
+     """, {"nproc": 32, "wall_seconds": 10},
+     lambda r, w: r.returncode == 0 and int(r.stdout.split("forked")[1]) < 32 and r.seconds < 5),
+    ("runs-as-nobody", ["setuid"], """
+        print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
+        print(open("/proc/self/status").read().split("NoNewPrivs:")[1].split()[0])
+     """, {},
+     lambda r, w: r.stdout.split("\n")[:2] == ["65534 65534 65534 []", "1"]),
+    ("own-proc", ["pid_namespace", "mount_namespace"], """
+        print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+     """, {},
+     lambda r, w: eval(r.stdout)[0] == 1 and len(eval(r.stdout)) <= 3),
+    ("environment", [], """
+        print(sorted(k for k in os.environ if "SECRET" in k))
+        print(os.environ["HOME"], os.environ["OPENBLAS_NUM_THREADS"], os.environ["NNKIT_FAST"],
+              os.environ["NNKIT_OFFLINE"], os.environ["EXTRA"])
+     """, {},
+     lambda r, w: r.stdout.split("\n")[:2] == ["[]", f"{w / 'home'} 1 1 1 yes"]),
+    ("imports-numpy-and-nnkit", [], "import numpy, nnkit; print('ok')", {},
+     lambda r, w: r.stdout == "ok\n"),
+    ("stdin", [], "print(sys.stdin.read()[::-1])", {},
+     lambda r, w: r.stdout == "olleh\n"),
+]
+
+
+@pytest.mark.parametrize("name, caps, code, limits, check", LIMIT_CASES, ids=[c[0] for c in LIMIT_CASES])
+def test_limits(name, caps, code, limits, check, job, monkeypatch):
+    needs(*caps)
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "do not leak")
+    result = python(code, job, limits=Limits(**limits), env={"EXTRA": "yes"},
+                    stdin_bytes=b"hello" if name == "stdin" else None)
+    assert check(result, job), result
+
+
+DAEMON = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", "{token}"])
+    os._exit(0)
+time.sleep(0.5)
+{ending}
+"""
+
+
+@pytest.mark.parametrize("ending, timed_out", [
+    ("print('bye')", False),           # the command finishes, its daemon must not stay
+    ("time.sleep(1000)", True),        # the command times out, with its daemon
+], ids=["after-exit", "after-timeout"])
+def test_detached_daemon_is_gone(ending, timed_out, job):
+    needs("pid_namespace")
+    token = f"nnkit-sandbox-daemon-{uuid.uuid4()}"
+    result = run([sys.executable, "-c", DAEMON.format(token=token, ending=ending)], workdir=job,
+                 limits=Limits(wall_seconds=2))
+    assert result.timed_out == timed_out, result
+    time.sleep(0.2)  # the kernel tears the pid namespace down asynchronously
+    survivors = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if token.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                survivors.append(pid)
+        except OSError:
+            pass
+    assert survivors == []
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_output_flood_is_capped(stream, job):
+    code = f"import sys\nfor i in range(100): sys.{stream}.buffer.write(b'x' * 2**20)\nprint('END', file=sys.{stream})"
+    tracemalloc.start()
+    try:
+        result = run([sys.executable, "-c", code], workdir=job, limits=Limits(output_bytes=2**20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = getattr(result, stream)
+    assert result.returncode == 0
+    assert getattr(result, f"{stream}_bytes") == 100 * 2**20 + 4
+    assert len(text) < 2**20 + 200 and "bytes cut" in text and text.endswith("END\n")
+    assert peak < 8 * 2**20, f"parent held {peak} bytes"
+    assert sum(f.stat().st_size for f in job.rglob("*") if f.is_file()) == 0
+
+
+@pytest.mark.parametrize("path, allowed", [
+    (REPO, False),
+    (REPO / "autograder", False),
+    (REPO / "autograder" / "mlp", False),
+    (REPO / "source", False),
+    (REPO / "tests", False),
+    (REPO.parent, False),
+    (REPO / "autograder" / "sandboxed", True),
+    (REPO / "nnkit", True),
+])
+def test_private_folders_cannot_be_bound(path, allowed, job):
+    if not path.exists():
+        pytest.skip(f"{path} does not exist in this checkout")
+    if allowed:
+        assert run(["true"], workdir=job, readonly=[path]).returncode == 0
+    else:
+        with pytest.raises(ValueError, match="refusing to expose"):
+            run(["true"], workdir=job, readonly=[path])
+
+
+def test_readonly_and_writable_binds(tmp_path, job):
+    needs("mount_namespace", "setuid")
+    data, out = tmp_path / "data", tmp_path / "out"
+    data.mkdir()
+    out.mkdir()
+    out.chmod(0o777)
+    (data / "x.txt").write_text("input")
+    code = f"""
+        print(open({str(data / 'x.txt')!r}).read())
+        attempt("write readonly", lambda: open({str(data / 'y.txt')!r}, "w"))
+        open({str(out / 'z.txt')!r}, "w").write("output")
+    """
+    result = python(code, job, readonly=[data], writable=[out])
+    assert result.stdout.startswith("input\nBLOCKED write readonly"), result
+    assert (out / "z.txt").read_text() == "output"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "too-big", "regular"])
+def test_safe_read(kind, tmp_path):
+    path = tmp_path / "result.json"
+    if kind == "symlink":
+        path.symlink_to(REPO / "autograder" / "sandbox.py")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"x" * (100 if kind == "too-big" else 10))
+    if kind == "regular":
+        assert safe_read(path, 50) == b"x" * 10
+    else:
+        with pytest.raises((OSError, ValueError)):
+            safe_read(path, 50)
+
+
+def test_workdir_belongs_to_sandbox_user(job):
+    needs("setuid")
+    (job / "planted").symlink_to("/etc/passwd")
+    run(["true"], workdir=job)
+    assert job.stat().st_uid == sandbox.SANDBOX_UID
+    assert (job / "home").stat().st_uid == sandbox.SANDBOX_UID
+    assert os.stat("/etc/passwd").st_uid == 0  # lchown: the planted link was not followed
+    assert stat.S_IMODE(os.stat("/etc/passwd").st_mode) == 0o644
+
+
+def test_degraded_host_is_loud(monkeypatch, capsys, job):
+    fake = dict(CAPS, mount_namespace=False, pid_namespace=False, net_namespace=False)
+    monkeypatch.setattr(sandbox, "capabilities", lambda: fake)
+    monkeypatch.setattr(sandbox, "_warned", False)
+    result = run([sys.executable, "-c", "print('hi')"], workdir=job)
+    expected = ["no mount namespace", "no pid namespace", "no net namespace"]
+    expected += [f"uid {sandbox.SANDBOX_UID} without a mount namespace"] if CAPS["setuid"] else []
+    assert len(result.degraded) == len(expected)
+    assert all(reason.startswith(start) for reason, start in zip(result.degraded, expected)), result.degraded
+    assert "DEGRADED" in capsys.readouterr().err

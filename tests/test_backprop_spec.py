@@ -1,0 +1,170 @@
+"""The backprop grader: reference agrees with the source notebook, and each known
+mistake gets the score and the message the spec promises."""
+import math
+
+import numpy as np
+import pytest
+
+from autograder.backprop import spec
+from autograder.reference import reference_namespace
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_namespace("backprop")
+
+
+def test_given_data_match_the_notebook(reference):
+    assert np.array_equal(reference["outputs"], spec.OUTPUTS)
+    assert np.array_equal(reference["classes"], spec.CLASSES)
+    assert (reference["x1"], reference["x2"]) == (spec.X1, spec.X2)
+
+
+def test_reference_solution_gets_full_marks(reference):
+    verdicts = spec.grade_namespace(reference)
+    assert [(v.part, v.score, v.status) for v in verdicts] == [
+        (part, float(points), "passed") for part, points in spec.POINTS.items()]
+
+
+@pytest.mark.parametrize("table, key, want", [
+    ("std_forward", "m", 1.0), ("std_forward", "d1", -2.0), ("std_forward", "v", 4.0),
+    ("std_forward", "s", 2.0), ("std_local", "ds/dv", 0.25), ("std_local", "dq1/dd1", -4.0),
+    ("std_local", "dd1/dm", -1.0), ("std_grad", "m", 0.0), ("std_grad", "x1", -0.5),
+    ("std_grad", "x2", 0.5), ("std_grad", "q1", 0.125),
+])
+def test_std_reference_values(reference, table, key, want):
+    # Hand-derived at (x1, x2) = (-1, 3); the grader's table and the notebook's agree.
+    assert spec.std_reference()[table][key] == pytest.approx(want)
+    assert float(reference[table][key]) == pytest.approx(want)
+
+
+def _answers(**changes):
+    ns = dict(reference_namespace("backprop"))
+    for name, value in changes.items():
+        if "." in name:
+            table, key = name.split(".", 1)
+            ns[table] = {**ns[table], key: value}
+        else:
+            ns[name] = value
+    return {v.part: v for v in spec.grade_namespace(ns)}
+
+
+V = spec.ce_variants()
+
+
+@pytest.mark.parametrize("part, value, score, text", [
+    ("ce_softmax", 0.849, 5, "✓"),
+    ("ce_softmax", V["softmax"]["sum"], 5, "SUM"),
+    ("ce_softmax", V["softmax"]["log10"], 0, "base 10"),
+    ("ce_softmax", V["softmax"]["log2"], 0, "base 2"),
+    ("ce_softmax", -V["softmax"]["right"], 0, "MINUS"),
+    ("ce_softmax", V["softmax"]["index"], 0, "numbered from 1"),
+    ("ce_softmax", V["softmax"]["raw"], 0, "raw outputs"),
+    ("ce_softmax", V["normalized"]["right"], 0, "other convention"),
+    ("ce_softmax", 1.234, 0, "not the mean"),
+    ("ce_softmax", np.array([0.1, 0.2]), 0, "one number"),
+    ("ce_softmax", "0.849", 0, "assign a float"),
+    ("ce_normalized", 0.5122, 5, "✓"),
+    ("ce_normalized", V["normalized"]["columns"], 0, "axis 0"),
+    ("ce_normalized", V["softmax"]["right"], 0, "divides each output row"),
+])
+def test_cross_entropy_diagnoses(part, value, score, text):
+    verdict = _answers(**{part: value})[part]
+    assert verdict.score == score
+    assert text in " ".join(verdict.messages)
+
+
+@pytest.mark.parametrize("changes, part, score, text", [
+    ({"std_forward.s": 2 * math.sqrt(2)}, "std_forward", 6 * 6 / 7, "sample std"),
+    ({"std_forward.v": 8.0}, "std_forward", 6 * 6 / 7, "MEAN"),
+    ({"std_local.ds/dv": 0.5}, "std_local", 8 * 10 / 11, "1/(2√v)"),
+    ({"std_local.dq1/dd1": 4.0}, "std_local", 8 * 10 / 11, "negative"),
+    ({"std_local.dd1/dm": 1.0}, "std_local", 8 * 10 / 11, "−1"),
+    ({"std_grad.m": -0.5}, "std_backward", 10 * 8 / 9, "add the two"),
+    ({"std_grad.x1": -1.0}, "std_backward", 10 * 8 / 9, "is wrong"),
+    ({"std_grad.x1": ...}, "std_backward", 10 * 8 / 9, "not a number"),
+    # An error carried forward is named as such.
+    ({"std_local.ds/dv": 0.5, "std_grad.v": 0.5}, "std_backward", 10 * 8 / 9, "fix std_local first"),
+])
+def test_std_diagnoses(changes, part, score, text):
+    verdict = _answers(**changes)[part]
+    assert verdict.score == pytest.approx(score, abs=0.01)
+    assert verdict.status == "failed"
+    assert text in " ".join(verdict.messages)
+
+
+def _forward_difference(f, x, h=1e-5):
+    x = np.asarray(x, dtype=float)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = h
+        g[i] = (f(x + e) - f(x)) / h
+    return g
+
+
+def _no_halving(f, x, h=1e-5):
+    return 2 * reference_namespace("backprop")["centered_difference"](f, x, h)
+
+
+def _fixed_h(f, x, h=1e-5):
+    return reference_namespace("backprop")["centered_difference"](f, x, 1e-6)
+
+
+def _in_place(f, x, h=1e-5):
+    g = reference_namespace("backprop")["centered_difference"](f, x, h)
+    x += h  # forgets to restore
+    return g
+
+
+def _flat(f, x, h=1e-5):
+    return reference_namespace("backprop")["centered_difference"](f, x, h).ravel()
+
+
+def _elementwise(a, b):
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))
+
+
+def _no_zero_case(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.abs(a).max(), np.abs(b).max()))
+
+
+@pytest.mark.parametrize("name, impl, text", [
+    ("centered_difference", _forward_difference, "forward difference"),
+    ("centered_difference", _no_halving, "divide by 2h"),
+    ("centered_difference", _fixed_h, "use the h you are given"),
+    ("centered_difference", _in_place, "x was changed"),
+    ("centered_difference", _flat, "shape"),
+    ("relative_error", _elementwise, "not entry by entry"),
+    ("relative_error", _no_zero_case, "both are zero"),
+])
+def test_function_diagnoses(name, impl, text):
+    with np.errstate(all="ignore"):
+        verdict = _answers(**{name: impl})[name]
+    assert verdict.status == "failed" and verdict.score < verdict.max_score
+    assert text in " ".join(verdict.messages)
+
+
+def test_missing_answers_are_missing_not_crashes():
+    ns = {"np": np}
+    verdicts = {v.part: v for v in spec.grade_namespace(ns)}
+    assert all(v.score == 0 for v in verdicts.values())
+    assert verdicts["ce_softmax"].status == "missing"
+    assert verdicts["centered_difference"].status == "missing"
+
+
+def test_probe_requests_are_json():
+    import json
+    requests = [{k: v for k, v in p.items() if k != "arrays"} for p in spec.probes()]
+    assert json.loads(json.dumps(requests)) == requests
+
+
+@pytest.mark.parametrize("info, arrays, expect", [
+    ({"status": "error", "stage": "lookup"}, {}, {}),
+    ({"status": "ok", "bad_outputs": {"std_grad.x1": "TypeError: ellipsis"}},
+     {"ce_softmax": np.float64(0.85)}, {"ce_softmax": 0.85, "std_grad.x1!bad": "TypeError: ellipsis"}),
+    ({"status": "ok", "missing": ["ce_normalized"], "case_errors": {"1": "ZeroDivisionError"}}, {},
+     {"ce_normalized!missing": "not defined", "case1!error": "ZeroDivisionError"}),
+])
+def test_from_driver(info, arrays, expect):
+    assert spec.from_driver(info, arrays) == expect

@@ -1,0 +1,153 @@
+"""The `mlp` verdict engine against its corpus (tests/corpus/mlp/cases.py).
+
+Every submission is built at test time from the assignment's source notebook
+(source/mlp/mlp.ipynb; a stand-in built from tests/corpus/mlp/solutions.py
+while it does not exist) and graded end to end: extraction, the sandboxed
+driver, diagnosis and the training run.  Grading all cases takes minutes, so
+they are graded once per session in a process pool (or one by one on a
+pytest-xdist worker) and marked slow.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.mlp import spec
+from autograder.sandbox import Limits
+from autograder.verdict import grade_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus" / "mlp"
+SEED = 12345                     # the probes are random; the corpus pins one draw
+# Shorter than the default wall limits so the hanging case does not dominate the run
+# (training alone takes ~10 s per process here).
+LIMITS = {"quick": Limits(wall_seconds=10, cpu_seconds=10, memory_bytes=2 << 30, file_bytes=32 << 20,
+                          nproc=64, output_bytes=1 << 20),
+          "train": Limits(wall_seconds=60, cpu_seconds=60, memory_bytes=3 << 30, file_bytes=32 << 20,
+                          nproc=64, output_bytes=1 << 20)}
+
+
+def _load(name: str, path: Path):
+    if name not in sys.modules:
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module          # dataclasses need the module registered
+        module_spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+cases = _load("mlp_corpus_cases", CORPUS / "cases.py")
+WRONG = {c.name: c for c in cases.WRONG}
+VALID = {c.name: c for c in cases.VALID}
+
+
+def source_notebook(tmp: Path) -> Path:
+    real = ROOT / "source" / "mlp" / "mlp.ipynb"
+    if real.exists():
+        return real
+    path = tmp / "source-standin.ipynb"
+    if not path.exists():
+        nbformat.write(cases.solutions.build_source(), path)
+    return path
+
+
+def _solution_regions_removed(code: str) -> str:
+    """What nbgrader's student copy has: each BEGIN/END SOLUTION region → raise NotImplementedError()."""
+    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
+    return pattern.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", code)
+
+
+def build(source: Path, cells: dict | None, out: Path, *, student_copy: bool = False) -> Path:
+    nb = nbformat.read(source, as_version=4)
+    kept = []
+    for cell in nb.cells:
+        cid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
+        if student_copy and cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            cell.source = _solution_regions_removed(cell.source)
+        if cells and cid in cells:
+            if cells[cid] is cases.REMOVE:
+                continue
+            cell.source = cells[cid]
+        kept.append(cell)
+    nb.cells = kept
+    nbformat.write(nb, out)
+    return out
+
+
+def _grade(job: tuple) -> tuple:
+    name, path, source = job
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return name, grade_notebook(path, source=source, seed=SEED, limits=LIMITS)
+
+
+@pytest.fixture(scope="session")
+def verdicts(tmp_path_factory):
+    """name -> Verdict for every case, the reference and the untouched student copy."""
+    tmp = tmp_path_factory.mktemp("mlp-corpus")
+    source = source_notebook(tmp)
+    jobs = [("reference", build(source, None, tmp / "reference.ipynb"), source),
+            ("student_copy", build(source, None, tmp / "student_copy.ipynb", student_copy=True), source)]
+    for name, case in {**WRONG, **VALID}.items():
+        jobs.append((name, build(source, case.cells, tmp / f"{name}.ipynb"), source))
+    if os.environ.get("PYTEST_XDIST_WORKER"):     # xdist spreads the tests: grade on demand
+        lazy = {name: job for name, *_ in jobs for job in [next(j for j in jobs if j[0] == name)]}
+
+        class OnDemand(dict):
+            def __missing__(self, key):
+                self[key] = _grade(lazy[key])[1]
+                return self[key]
+        return OnDemand()
+    with ProcessPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        return dict(pool.map(_grade, jobs))
+
+
+def _scores(verdict) -> dict:
+    return {p.part: (p.score, p.max_score) for p in verdict.parts}
+
+
+@pytest.mark.slow
+def test_reference_gets_full_marks(verdicts):
+    v = verdicts["reference"]
+    assert v.score == v.max_score == 80, [(p.part, p.messages) for p in v.parts if p.score < p.max_score]
+
+
+@pytest.mark.slow
+def test_untouched_student_copy_gets_nothing(verdicts):
+    v = verdicts["student_copy"]
+    assert v.score == 0, _scores(v)
+    assert all(p.status in ("error", "failed", "missing") for p in v.parts), [(p.part, p.status) for p in v.parts]
+    assert any("not implemented" in m for m in v.part("linear").messages)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_loses_its_parts(verdicts, name):
+    case, v = WRONG[name], verdicts[name]
+    for part in v.parts:
+        if part.part in case.loses:
+            assert part.score == 0, f"{part.part} should score 0: {part.messages}"
+        else:
+            assert part.score == part.max_score, f"{part.part} should be full marks: {part.messages}"
+    first = v.part(case.loses[0])
+    assert any(case.phrase in m for m in first.messages), first.messages
+    if case.status:
+        assert first.status == case.status, (first.status, first.messages)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_valid_submission_gets_full_marks(verdicts, name):
+    v = verdicts[name]
+    assert v.score == v.max_score, [(p.part, p.messages) for p in v.parts if p.score < p.max_score]
+
+
+def test_corpus_is_big_enough():
+    assert len(WRONG) >= 30 and len(VALID) >= 8
+    assert set(spec.CLASSES) <= {c.loses[0] for c in WRONG}     # every part has its mistakes

@@ -1,0 +1,143 @@
+"""diagnose.py on synthetic arrays: each mistake is named, every correct variant passes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autograder.mlp import diagnose
+from autograder.mlp.spec import Probe, quick_probes
+
+rng = np.random.default_rng(0)
+N, IN, OUT = 4, 7, 5
+X, G = rng.normal(size=(N, IN)), rng.normal(size=(N, OUT))
+W, B = rng.normal(size=(IN, OUT)), rng.normal(size=OUT)
+LINEAR = Probe("linear.fb", "linear", "module", {}, {}, {"x": X, "g": G, "W": W, "b": B},
+               {"N": N, "in": IN, "out": OUT})
+LINEAR_REF = {"y1": X @ W + B, "dx": G @ W.T, "grad.W": X.T @ G, "grad.b": G.sum(0)}
+
+XA = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0], [1.5, 0.0, -1.0, 2.0, -3.0]])
+GA = rng.normal(size=XA.shape)
+
+
+def act(part, **inputs):
+    return Probe(f"{part}.fb", part, "module", {}, {}, {"x": XA, "g": GA, **inputs}, {"N": 2, "D": 5})
+
+
+def sig(x):
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def gelu_parts(x):
+    c = math.sqrt(2 / math.pi)
+    t = np.tanh(c * (x + 0.044715 * x ** 3))
+    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * c * (1 + 3 * 0.044715 * x ** 2)
+
+
+S = rng.normal(scale=3, size=(N, OUT))
+LAB = np.array([0, 4, 2, 1])
+ONE = np.eye(OUT)[LAB]
+
+
+def softmax(s, axis=1):
+    e = np.exp(s - s.max(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
+
+
+CE = Probe("softmax_ce_loss.fb", "softmax_ce_loss", "loss", {}, {}, {"scores": S, "labels": LAB}, {"N": N, "K": OUT})
+CE_REF = {"loss": np.asarray(-np.log(softmax(S)[np.arange(N), LAB]).mean()), "grad": (softmax(S) - ONE) / N}
+
+
+def info():
+    return {"status": "ok"}
+
+
+# (probe, reference outputs, student outputs, phrase the message must contain)
+MISTAKES = [
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.W": G.T @ X}, "gᵀx"),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.b": G}, "forget to sum the bias gradient"),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.W": X.T @ G * N}, "N times too large"),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.W": X.T @ G / N}, "N times too small"),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "dx": -(G @ W.T)}, "wrong sign"),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "y1": X @ W}, "wrong"),
+    (act("relu"), {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)}, {"y0": np.maximum(XA, 0), "dx": GA * (XA >= 0)}, "exactly x = 0"),
+    (act("relu"), {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)}, {"y0": np.maximum(XA, 0), "dx": GA * np.maximum(XA, 0)}, "where x > 0"),
+    (act("sigmoid"), {"y0": sig(XA), "dx": GA * sig(XA) * (1 - sig(XA))}, {"y0": sig(XA), "dx": GA * XA * (1 - XA)}, "OUTPUT"),
+    (act("tanh"), {"y0": np.tanh(XA), "dx": GA * (1 - np.tanh(XA) ** 2)}, {"y0": np.tanh(XA), "dx": GA * (1 - XA ** 2)}, "1 - y²"),
+    (act("tanh"), {"y0": np.tanh(XA), "dx": GA * (1 - np.tanh(XA) ** 2)}, {"y0": np.tanh(XA), "dx": 1 - np.tanh(XA) ** 2}, "upstream gradient"),
+    (act("gelu"), {"y0": gelu_parts(XA)[0]},
+     {"y0": 0.5 * XA * (1 + np.vectorize(math.erf)(XA / math.sqrt(2)))}, "erf"),
+    (act("leaky_relu", alpha=0.2), {"y0": np.where(XA > 0, XA, 0.2 * XA)}, {"y0": np.where(XA > 0, 0.2 * XA, XA)}, "positive side"),
+    (CE, CE_REF, {"loss": CE_REF["loss"] * N, "grad": CE_REF["grad"] * N}, "average over the batch"),
+    (CE, CE_REF, {**CE_REF, "grad": -CE_REF["grad"]}, "wrong sign"),
+    (CE, CE_REF, {**CE_REF, "loss": np.asarray(np.nan)}, "max score"),
+    (CE, CE_REF, {"loss": np.asarray(-np.log(softmax(S, 0)[np.arange(N), LAB]).mean()),
+                  "grad": (softmax(S, 0) - ONE) / N}, "wrong axis"),
+]
+
+
+@pytest.mark.parametrize("probe, ref, got, phrase", MISTAKES, ids=[f"{m[0].part}-{m[3]}" for m in MISTAKES])
+def test_mistake_is_named(probe, ref, got, phrase):
+    message = diagnose.judge_probe(probe, "Cls", info(), got, ref)
+    assert message is not None and phrase in message, message
+
+
+EQUIVALENT = [
+    (LINEAR, LINEAR_REF, {k: v.astype(np.float32).astype(np.float64) for k, v in LINEAR_REF.items()}),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "extra": np.zeros(3)}),       # more outputs than asked: fine
+    (CE, CE_REF, {"loss": np.asarray([float(CE_REF["loss"])]), "grad": CE_REF["grad"]}),  # loss as a 1-element array
+    (act("sigmoid"), {"y0": sig(XA)}, {"y0": 1 / (1 + np.exp(-XA))}),
+]
+
+
+@pytest.mark.parametrize("probe, ref, got", EQUIVALENT)
+def test_equivalent_outputs_pass(probe, ref, got):
+    assert diagnose.judge_probe(probe, "Cls", info(), got, ref) is None
+
+
+def test_exception_is_reported_with_a_hint():
+    message = diagnose.judge_probe(LINEAR, "Linear", {"status": "error", "stage": "backward",
+                                                      "error": "AttributeError: 'Linear' object has no attribute 'x'"},
+                                   {}, LINEAR_REF)
+    assert "Linear.backward raised AttributeError" in message and "self.x = x" in message
+
+
+def test_messages_never_show_sizes_as_numbers():
+    message = diagnose.judge_probe(LINEAR, "Linear", info(), {**LINEAR_REF, "dx": np.zeros((N, OUT))}, LINEAR_REF)
+    assert "(N, out)" in message and str(IN) not in message
+
+
+def _init_probe():
+    return next(p for p in quick_probes(3) if p.name == "linear.init")
+
+
+def _builds(probe, draw):
+    out = {}
+    for k, build in enumerate(probe.inputs["builds"]):
+        std = build["kwargs"].get("init_std", 0.01)
+        seed = build["kwargs"].get("rng", {"seed": 99})
+        seed = seed.get("seed", seed.get("generator"))
+        out[f"{k}.W"], out[f"{k}.b"] = draw(np.random.default_rng(seed), std, (probe.dims["in"], probe.dims["out"]))
+    return out
+
+
+@pytest.mark.parametrize("draw, phrase", [
+    (lambda r, s, shape: (r.normal(0, s, shape), np.zeros(shape[1])), None),
+    (lambda r, s, shape: (r.normal(0, 0.01, shape), np.zeros(shape[1])), "ignores init_std"),
+    (lambda r, s, shape: (r.normal(0, s * s, shape), np.zeros(shape[1])), "init_std²"),
+    (lambda r, s, shape: (r.normal(0, s, shape), np.ones(shape[1])), "zero"),
+    (lambda r, s, shape: (r.normal(0, s, shape[::-1]), np.zeros(shape[1])), "(in_features, out_features)"),
+    (lambda r, s, shape: (np.random.default_rng().normal(0, s, shape), np.zeros(shape[1])), "same rng seed"),
+])
+def test_linear_init_rules(draw, phrase):
+    probe = _init_probe()
+    message = diagnose.judge_init(probe, info(), _builds(probe, draw))
+    assert (message is None) if phrase is None else (phrase in message), message
+
+
+def test_close_admits_float32_and_rejects_small_errors():
+    e = rng.normal(size=(50, 50))
+    assert diagnose.close(e.astype(np.float32).astype(float), e)
+    assert not diagnose.close(e * (1 + 1e-3), e)
+    assert not diagnose.close(np.where(e > 2, np.nan, e), e)
