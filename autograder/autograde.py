@@ -50,6 +50,7 @@ class Settings:
     force: bool = False
     seed: int | None = None
     verdict: bool = True             # use autograder.verdict where the assignment has hidden tests
+    rebuild_gradebook: bool = False  # source cells changed: drop this assignment's gradebook submissions
 
     def limits(self):
         from .sandbox import Limits
@@ -123,7 +124,7 @@ def execute_job(job: dict) -> dict:
         result = sandbox.run(argv, workdir=str(workdir), limits=settings.limits(), env=env,
                              readonly=[str(RUNNER.parent)] + readonly)
         out["run"] = {k: getattr(result, k) for k in ("returncode", "timed_out", "cpu_exceeded", "memory_exceeded",
-                                                       "signal", "degraded")}
+                                                       "signal", "degraded", "seconds")}
         out["run"]["stderr_tail"] = str(result.stderr or "")[-2000:]
         # Everything in workdir is now attacker-controlled: read it only through safe_read.
         try:
@@ -231,7 +232,7 @@ def zero_notebook(course: Course, student: str, assignment: str, notebook: str) 
 def apply_verdict(course: Course, student: str, assignment: str, notebook: str, verdict: dict) -> list[str]:
     """The verdict's score is the grade; a different in-kernel score is flagged for review."""
     from nbgrader.api import Gradebook, MissingEntry
-    flags = list(verdict.get("flags", []))
+    flags = [F.from_verdict(f) for f in verdict.get("flags", [])]
     with Gradebook(course.db_url) as gb:
         for part in verdict.get("parts", []):
             try:
@@ -286,6 +287,30 @@ def settings_dict(settings: Settings) -> dict:
 
 # ---- the step: every submission of one assignment -------------------------------------------
 
+def register(course: Course, assignment: str, rebuild: bool):
+    """Record the assignment's cells in the gradebook (nbgrader's SaveCells).
+
+    nbgrader refuses to add or remove cells once submissions exist. With
+    rebuild, this assignment's submissions leave the gradebook (manual grades
+    with them; the archive is untouched) and everything is graded afresh.
+    """
+    from nbgrader.api import Gradebook
+    from .check import release_notebooks
+    try:
+        return release_notebooks(course, assignment, register=True)
+    except RuntimeError as exc:
+        if "Cannot add or remove cells" not in str(exc):
+            raise
+        if not rebuild:
+            raise SystemExit(f"{assignment}: the source notebook's cells changed after submissions were graded, "
+                             "and nbgrader cannot update the gradebook in place. Rerun with --rebuild-gradebook "
+                             "to regrade everyone from the archive (manual grades of this assignment are lost).")
+    with Gradebook(course.db_url) as gb:
+        for sub in list(gb.find_assignment(assignment).submissions):
+            gb.remove_submission(assignment, sub.student.id)
+    return release_notebooks(course, assignment, register=True)
+
+
 def grading_key(entry: dict | None, source_hash: str) -> dict:
     """What a grade depends on: the archived bytes and the assignment's source."""
     files = sorted([f["name"], f["sha256"]] for f in (entry or {}).get("files", []))
@@ -313,7 +338,7 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     from .check import check, release_notebooks
     from .collect import current
 
-    releases = release_notebooks(course, assignment, register=True)
+    releases = register(course, assignment, settings.rebuild_gradebook)
     source_hash = course.source_hash(assignment)
     extra_files = [str(p) for p in sorted(course.source_dir(assignment).iterdir())
                    if p.is_file() and p.suffix != ".ipynb"]
@@ -324,7 +349,9 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
         entry = current(course, student, assignment)
         key = grading_key(entry, source_hash)
         state = read_json(course.state_file(student, assignment))
-        if not settings.force and state and state.get("key") == key and _in_gradebook(course, student, assignment):
+        # A grader error is ours, not the student's: such a submission is tried again next run.
+        if not settings.force and state and state.get("key") == key and F.GRADER_ERROR not in state.get("flags", []) \
+                and _in_gradebook(course, student, assignment):
             states[student] = state
         else:
             todo.append(student)
@@ -387,7 +414,8 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
                  "verdict_parts": work["verdict_parts"], "runs": work["runs"],
                  "submitted_at": entry.get("submitted_at"), "late_marker": bool(entry.get("late_marker")),
                  "lms_id": entry.get("lms_id", ""), "full_name": entry.get("full_name", ""),
-                 "seconds": round(time.monotonic() - work["started"], 2)}
+                 # time spent running this submission (in a worker), not time spent waiting in the queue
+                 "seconds": round(sum(r.get("seconds") or 0 for r in work["runs"].values()), 2)}
         write_json(course.state_file(student, assignment), state)
         states[student] = state
         bar.update(1)

@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     grading.add_argument("--output-cap", type=size, default=2 * 2**20, help="notebook output kept (default 2M)")
     grading.add_argument("--seed", type=int, help="seed handed to the grader")
     grading.add_argument("--no-verdict", action="store_true", help="in-kernel scores only (skip autograder.verdict)")
+    grading.add_argument("--rebuild-gradebook", action="store_true",
+                         help="source cells changed after grading: drop this assignment's gradebook submissions, regrade all")
 
     late = argparse.ArgumentParser(add_help=False)
     late.add_argument("--due", help="due date, ISO (2026-12-01T23:59; UTC unless a zone is given)")
@@ -72,7 +74,8 @@ def _assignment(args, course: Course) -> str:
 def _settings(args):
     from .autograde import Settings
     s = Settings(cell_timeout=args.cell_timeout, wall_seconds=args.wall, memory_bytes=args.memory,
-                 output_bytes=args.output_cap, force=args.force, seed=args.seed, verdict=not args.no_verdict)
+                 output_bytes=args.output_cap, force=args.force, seed=args.seed, verdict=not args.no_verdict,
+                 rebuild_gradebook=args.rebuild_gradebook)
     if args.workers:
         s.workers = args.workers
     return s
@@ -125,6 +128,17 @@ def _finish(args, course: Course, assignment: str, states: dict, what: set[str])
     return notes
 
 
+def _lock(course: Course):
+    """One run per course at a time: two would both write submitted/ and the gradebook."""
+    import fcntl
+    handle = open(course.root / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another grading run is using {course.root}; wait for it to finish")
+    return handle
+
+
 def main(argv=None) -> int:
     import warnings
     # nbgrader's gradebook triggers SQLAlchemy autoflush warnings on every new submission: noise.
@@ -138,6 +152,7 @@ def main(argv=None) -> int:
         from .demo import main as demo
         return demo(args.assignment, args.workers)
     course = Course.at(args.course, args.source)
+    lock = _lock(course)  # held until the process exits
     notes: list[str] = []
     if args.command == "collect":
         notes = _collect(args, course)
@@ -168,4 +183,5 @@ def main(argv=None) -> int:
         notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
     for note in notes:
         print(note)
+    lock.close()
     return 0

@@ -72,7 +72,9 @@ def main(assignment: str = "mlp", workers: int | None = None) -> int:
     out = ROOT / "build" / "demo-submissions"
     broken = build(assignment, out)
     print(f"example submissions in {out}: reference, untouched, partly-wrong ({', '.join(broken)} left undone)")
-    argv = ["grade-all", str(out), "--assignment", assignment, "--course", str(ROOT / "build" / "demo-course")]
+    # The demo course is scratch: if the source changed since the last demo, regrade from scratch.
+    argv = ["grade-all", str(out), "--assignment", assignment, "--course", str(ROOT / "build" / "demo-course"),
+            "--rebuild-gradebook"]
     if workers:
         argv += ["--workers", str(workers)]
     code = cli(argv)

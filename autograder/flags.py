@@ -23,6 +23,7 @@ SANDBOX_DEGRADED = "sandbox degraded"
 GRADER_ERROR = "grader error"
 SUSPICIOUS = "suspicious"
 REVIEW = "review"
+GRADER_NOTE = "grader note"
 
 # For the instructor: report footer, README, `python -m autograder flags`.
 MEANINGS: dict[str, str] = {
@@ -43,6 +44,7 @@ MEANINGS: dict[str, str] = {
     GRADER_ERROR: "the grader itself failed on this submission; look at the run log, the score is not final",
     SUSPICIOUS: "the static scan found code that tries to get around the grader (rule named after the colon)",
     REVIEW: "the in-notebook tests and the out-of-process grader disagree on a part; the grader's score counts, check by hand",
+    GRADER_NOTE: "the out-of-process grader noted something (after the colon: magics removed, duplicate cell, training skipped)",
 }
 
 # The same flags as a student reads them in feedback: what happened, not how we caught it.
@@ -64,6 +66,7 @@ STUDENT_MEANINGS: dict[str, str] = {
     GRADER_ERROR: "The grader had a problem with your submission; your instructor will look at it.",
     SUSPICIOUS: "Your instructor will review your submission by hand.",
     REVIEW: "Your instructor will review one part by hand.",
+    GRADER_NOTE: "",
 }
 
 
@@ -86,6 +89,15 @@ def suspicious(rule: str) -> str:
 
 def review(cell: str) -> str:
     return f"{REVIEW}: in-kernel and grader disagree on {cell}"
+
+
+def from_verdict(flag: str) -> str:
+    """autograder.verdict's own flag names, in this vocabulary."""
+    if flag.startswith("sandbox-degraded"):
+        return SANDBOX_DEGRADED
+    if flag in ("unreadable-notebook", "invalid-notebook-format"):
+        return INVALID_NOTEBOOK
+    return f"{GRADER_NOTE}: {flag}"
 
 
 def merge(*groups) -> list[str]:

@@ -1,31 +1,48 @@
 """Run untrusted (student) code in a sandbox and say exactly what happened.
 
-STATUS: usable (API below is stable; see autograder/THREAT_MODEL.md for what it stops).
+STATUS: usable since 00:20 UTC; API below is stable.  What it stops and what it does
+not: autograder/THREAT_MODEL.md.  Tests: tests/sandbox/test_sandbox.py.
 
     from autograder.sandbox import run, Limits, capabilities, describe, safe_read
     result = run([sys.executable, "driver.py"], workdir=job_dir, limits=Limits(wall_seconds=120),
                  readonly=[REPO / "autograder" / "sandboxed"], env={"MNIST_DIR": ...})
     result.returncode, result.timed_out, result.memory_exceeded, result.stdout, result.degraded
 
-What the child gets (where the host allows; otherwise ``result.degraded`` says what is missing):
+What the child gets (where the host allows; otherwise ``result.degraded`` says what is
+missing, and a warning is printed to stderr once per process):
 
-* new mount, pid and net namespaces (``unshare --kill-child``), with its own /proc and
-  only ``lo`` (brought up, for Jupyter's ZMQ) as network;
+* new mount, pid, net, ipc and uts namespaces (``unshare --kill-child``), its own /proc,
+  and only ``lo`` (brought up, for Jupyter's ZMQ) as network;
 * a fresh tmpfs root holding: the OS folders read-only (/usr, /bin, /lib*, /etc), a few
-  devices, private /tmp and /dev/shm, the Python installation read-only
-  (``sys.base_prefix``), ``<repo>/.venv`` and ``<repo>/nnkit`` read-only, ``readonly``
-  paths read-only, ``writable`` paths and ``workdir`` read-write, all at their host paths.
+  devices (null, zero, full, random, urandom, tty), private size-limited /tmp and /dev/shm,
+  the Python installation read-only (``sys.base_prefix``), ``<repo>/.venv`` and
+  ``<repo>/nnkit`` read-only, ``readonly`` paths read-only, ``writable`` paths and
+  ``workdir`` read-write, all at their host (resolved) paths, so argv may name host paths.
   Nothing else of the host exists: not the repo's autograder/, source/, solutions/,
   tests/, course/ (gradebook, other jobs), not /root, /home, /work/...;
-* rlimits (address space, CPU, file size, processes, no core files), uid/gid 65534 with
-  no supplementary groups and no_new_privs, a cleared environment (see ``_child_env``);
-* a wall-clock limit enforced by the parent: on timeout the whole pid namespace is killed.
+* rlimits (address space, CPU, file size, processes, open files, no core files), a uid
+  with no supplementary groups and no_new_privs, a seccomp filter denying the riskiest
+  system calls (new namespaces, mount, bpf, io_uring, ...: ``sandboxed/sandbox_seccomp.py``),
+  a cleared environment (``_child_env`` plus ``env``);
+* the uid is 65534 ("nobody") unless another sandbox holds it at the same time: each
+  concurrent run takes its own uid from ``UID_POOL`` (RLIMIT_NPROC is counted per uid
+  host-wide, so a shared uid would let one student's fork bomb starve another's run);
+* limits enforced by the parent: wall clock, and the total memory of all the run's
+  processes (polled; RLIMIT_AS only bounds each process).  Either kills the whole pid
+  namespace, daemons included; so does the command's own end.  If the grader itself
+  dies, a lifeline pipe makes the sandbox end too.
 
-Paths are bound at their host (resolved) paths, so the caller can pass host paths in argv.
-``workdir`` is chowned (recursively, without following symlinks) to the sandbox user, and
+``workdir`` is chowned (recursively, without following symlinks) to the sandbox uid, and
 ``workdir/home`` is its HOME.  Put trusted inputs in ``readonly`` paths, not in workdir.
 After a run, everything in workdir is attacker-controlled: read results with
 ``safe_read`` (no symlinks, no FIFOs, size-capped), never follow links in it as root.
+
+RunResult: returncode (exit code; -N if killed by signal N; None if the sandbox was
+killed by us: timeout or total memory), timed_out, cpu_exceeded (SIGXCPU), memory_exceeded
+(MemoryError in stderr, a SIGKILL we did not send, or the total-memory watchdog), signal,
+stdout/stderr (str, at most output_bytes: head and tail with a "[... N bytes cut ...]"
+note), seconds, degraded, plus cpu_seconds, max_rss_bytes, total_memory_bytes, uid,
+stdout_bytes/stderr_bytes (totals before capping).
 
 Binding any of the grader's private folders (autograder/ except autograder/sandboxed/,
 source/, solutions/, tests/, .git/, course/gradebook.db) or a parent of them raises
@@ -35,9 +52,12 @@ failure, never the student's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
+import math
 import os
 import pwd
 import resource
@@ -53,7 +73,15 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INIT_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_init.py"
+SECCOMP_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_seccomp.py"
 SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": owns nothing on the host
+# RLIMIT_NPROC counts every process of a real uid on the whole host, so sandboxes that
+# share a uid share one process budget: a fork bomb in one would make a concurrent,
+# honest one fail to start threads.  Each concurrent run therefore takes its own uid:
+# the first "nobody", the others from a range no host account uses (checked).
+UID_POOL = (SANDBOX_UID, *range(100_001, 100_257))
+# How often the parent measures the sandbox's total memory (RLIMIT_AS is per process).
+POLL_SECONDS = 0.25
 
 # Never visible to a child, even if a caller asks (a bug there would leak hidden tests).
 PRIVATE = ("autograder", "source", "solutions", "tests", ".git", "course/gradebook.db")
@@ -94,7 +122,9 @@ class RunResult:
     seconds: float
     degraded: list[str]
     cpu_seconds: float = 0.0
-    max_rss_bytes: int = 0
+    max_rss_bytes: int = 0  # peak of the main process (its own rusage)
+    total_memory_bytes: int = 0  # peak of all its processes together (PSS), polled by the parent
+    uid: int | None = None
     stdout_bytes: int = 0  # total produced, before capping
     stderr_bytes: int = 0
 
@@ -129,7 +159,7 @@ def capabilities() -> dict:
     caps["unshare"] = unshare is not None
     _DETAILS["unshare"] = unshare or "util-linux `unshare` not on PATH"
     for ns, flags in (("mount", ["--mount"]), ("pid", ["--pid", "--fork", "--kill-child"]),
-                      ("net", ["--net"])):
+                      ("net", ["--net"]), ("ipc", ["--ipc"]), ("uts", ["--uts"])):
         if unshare and caps["root"]:
             ok, detail = _probe([unshare, *flags, "true"])
         else:
@@ -151,6 +181,10 @@ def capabilities() -> dict:
                          "    r.setrlimit(getattr(r, n), (v, v))"])
     caps["rlimits"] = ok
     _DETAILS["rlimits"] = "AS, CPU, FSIZE, NPROC, CORE settable" if ok else f"setrlimit failed: {detail}"
+    ok, detail = _probe([sys.executable, "-I", "-S", str(SECCOMP_SCRIPT)])
+    caps["seccomp"] = ok
+    _DETAILS["seccomp"] = "syscall filter denies namespaces, mount, bpf, io_uring, ..." if ok else \
+        f"filter unavailable: {detail}"
     return caps
 
 
@@ -168,8 +202,11 @@ def _plan() -> tuple[dict, list[str]]:
         "mount": usable and caps["mount_namespace"],
         "pid": usable and caps["pid_namespace"],
         "net": usable and caps["net_namespace"],
+        "ipc": usable and caps["ipc_namespace"],
+        "uts": usable and caps["uts_namespace"],
         "setuid": caps["setuid"],
         "rlimits": caps["rlimits"],
+        "seccomp": caps["seccomp"],
     }
     reasons = []
     if not plan["mount"]:
@@ -179,8 +216,15 @@ def _plan() -> tuple[dict, list[str]]:
         reasons.append("no pid namespace: only the process group is killed; a setsid daemon can outlive the run")
     if not plan["net"]:
         reasons.append("no net namespace: the child has the host's network")
+    if not plan["ipc"]:
+        reasons.append("no ipc namespace: the child can reach the host's System V shared memory and semaphores")
+    if not plan["uts"]:
+        reasons.append("no uts namespace: the child sees the host's name")
     if not plan["setuid"]:
         reasons.append(f"cannot drop to uid {SANDBOX_UID}: the child runs as {pwd.getpwuid(os.geteuid()).pw_name}")
+    if not plan["seccomp"]:
+        reasons.append("no seccomp filter: the child can create user namespaces, use io_uring, bpf, ... "
+                       "(more kernel attack surface)")
     if not plan["rlimits"]:
         reasons.append("rlimits unavailable: no memory, CPU, file-size or process limits")
     if plan["setuid"] and not plan["mount"]:
@@ -266,15 +310,7 @@ def _python_roots() -> list[Path]:
 def _mountpoint() -> str:
     """An empty root-only folder the init mounts its tmpfs root on (in its own namespace,
     so concurrent sandboxes can share it)."""
-    path = Path(tempfile.gettempdir()) / "nnkit-sandbox-root"
-    try:
-        path.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise SandboxError(f"{path} is not a private directory of ours: refusing to use it")
-    return str(path)
+    return str(_private_dir("nnkit-sandbox-root"))
 
 
 class _CappedReader(threading.Thread):
@@ -313,6 +349,77 @@ class _CappedReader(threading.Thread):
         return (bytes(self.head) + note + tail).decode(errors="replace")
 
 
+def _private_dir(name: str) -> Path:
+    path = Path(tempfile.gettempdir()) / name
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SandboxError(f"{path} is not a private directory of ours: refusing to use it")
+    return path
+
+
+def _uid_taken(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _uid_slot():
+    """Hold one uid of UID_POOL for this run (an flock, so it works across processes)."""
+    locks = _private_dir("nnkit-sandbox-uids")
+    for uid in UID_POOL:
+        if uid != SANDBOX_UID and _uid_taken(uid):
+            continue  # a real account: never run student code as it
+        fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield uid, (SANDBOX_GID if uid == SANDBOX_UID else uid)
+        finally:
+            os.close(fd)
+        return
+    raise SandboxError(f"all {len(UID_POOL)} sandbox uids are in use")
+
+
+def _pid_namespace_of(pid: int) -> str | None:
+    """The pid namespace `unshare` made for its child (None until it has made it)."""
+    try:
+        mine = os.readlink("/proc/self/ns/pid")
+        theirs = os.readlink(f"/proc/{pid}/ns/pid_for_children")
+    except OSError:
+        return None
+    return theirs if theirs != mine else None
+
+
+def _namespace_memory(namespace: str) -> int:
+    """Memory of every process in a pid namespace, in bytes: proportional set size, so
+    pages shared after fork() are not counted once per process."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry.name}/ns/pid") != namespace:
+                continue
+            with open(f"/proc/{entry.name}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError, IndexError):
+            continue  # it just exited, or is a kernel thread
+    return total
+
+
 def safe_read(path, max_bytes: int) -> bytes:
     """Read a file the sandbox wrote: no symlinks, regular files only, at most max_bytes."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -345,7 +452,6 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
         raise SandboxError(f"sandbox init script missing: {INIT_SCRIPT}")
     plan, degraded = _plan()
     _warn_degraded(degraded)
-    degraded = list(degraded)
 
     workdir = _resolve(workdir, "workdir")
     if not workdir.is_dir():
@@ -358,49 +464,60 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
             path = _resolve(path, what)
             _check_bindable(path)
             binds.append((str(path), ro))
+    (workdir / "home").mkdir(exist_ok=True)
 
-    home = workdir / "home"
-    home.mkdir(exist_ok=True)
-    uid = gid = None
-    if plan["setuid"]:
-        uid, gid = SANDBOX_UID, SANDBOX_GID
-        _chown_tree(workdir, uid, gid)
-
-    rlimits = {}
-    if plan["rlimits"]:
-        rlimits = {
-            "RLIMIT_AS": (limits.memory_bytes, limits.memory_bytes),
-            # soft limit sends SIGXCPU (reported), the hard one SIGKILL a second later
-            "RLIMIT_CPU": (limits.cpu_seconds, limits.cpu_seconds + 1),
-            "RLIMIT_FSIZE": (limits.file_bytes, limits.file_bytes),
-            "RLIMIT_NPROC": (limits.nproc, limits.nproc),
-            "RLIMIT_CORE": (0, 0),
-            "RLIMIT_NOFILE": (1024, 1024),
-        }
-        # Never ask for more than the host's hard limit: raising it needs CAP_SYS_RESOURCE,
-        # and a lower host limit is only stricter.
-        for name, (soft, hard) in rlimits.items():
-            host_hard = resource.getrlimit(getattr(resource, name))[1]
-            if host_hard != resource.RLIM_INFINITY:
-                rlimits[name] = (min(soft, host_hard), min(hard, host_hard))
     config = {
         "mountpoint": _mountpoint() if plan["mount"] else None,
         "loopback": plan["net"],
+        "hostname": "sandbox" if plan["uts"] else None,
+        "seccomp": plan["seccomp"],
         "binds": binds,
         # /tmp and /dev/shm are RAM: bound them like files, or a student fills the RAM.
         "tmp_bytes": max(limits.file_bytes, 16 * 2**20),
-        "rlimits": rlimits,
-        "uid": uid,
-        "gid": gid,
+        "rlimits": _rlimits(limits) if plan["rlimits"] else {},
+        "uid": None, "gid": None, "passwd": None,
         "workdir": str(workdir),
         "argv": argv,
         "env": _child_env(workdir, env),
     }
+    if not plan["setuid"]:
+        return _launch(config, plan, limits, list(degraded), stdin_bytes)
+    with _uid_slot() as (uid, gid):
+        _chown_tree(workdir, uid, gid)
+        config.update(uid=uid, gid=gid)
+        if plan["mount"] and not _uid_taken(uid):
+            config["passwd"] = ("sandbox", uid, gid, config["env"]["HOME"])
+        return _launch(config, plan, limits, list(degraded), stdin_bytes)
+
+
+def _rlimits(limits: Limits) -> dict:
+    memory, cpu = int(limits.memory_bytes), math.ceil(limits.cpu_seconds)
+    files, nproc = int(limits.file_bytes), int(limits.nproc)
+    rlimits = {
+        "RLIMIT_AS": (memory, memory),
+        # the soft limit sends SIGXCPU (reported as cpu_exceeded), the hard one SIGKILL
+        "RLIMIT_CPU": (cpu, cpu + 1),
+        "RLIMIT_FSIZE": (files, files),
+        "RLIMIT_NPROC": (nproc, nproc),
+        "RLIMIT_CORE": (0, 0),
+        "RLIMIT_NOFILE": (1024, 1024),
+    }
+    # Never ask for more than the host's hard limit: raising it needs CAP_SYS_RESOURCE,
+    # and a lower host limit is only stricter.
+    for name, (soft, hard) in rlimits.items():
+        host_hard = resource.getrlimit(getattr(resource, name))[1]
+        if host_hard != resource.RLIM_INFINITY:
+            rlimits[name] = (min(soft, host_hard), min(hard, host_hard))
+    return rlimits
+
+
+def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
+            stdin_bytes: bytes | None) -> RunResult:
     wrapper = []
-    if plan["mount"] or plan["pid"] or plan["net"]:
+    if plan["mount"] or plan["pid"] or plan["net"] or plan["ipc"] or plan["uts"]:
         wrapper = [shutil.which("unshare")]
-        wrapper += ["--mount"] if plan["mount"] else []
-        wrapper += ["--net"] if plan["net"] else []
+        for name in ("mount", "net", "ipc", "uts"):
+            wrapper += [f"--{name}"] if plan[name] else []
         # --kill-child: if unshare dies (we kill it on timeout) the init, pid 1 of the
         # namespace, gets SIGKILL, and with it every process in the namespace.
         wrapper += ["--pid", "--fork", "--kill-child"] if plan["pid"] else []
@@ -408,55 +525,59 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
 
     config_r, config_w = os.pipe()
     status_r, status_w = os.pipe()
+    life_r, life_w = os.pipe()  # we never write: its closing is the message
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            wrapper + [sys.executable, "-I", "-S", str(INIT_SCRIPT), str(config_r), str(status_w)],
+            wrapper + [sys.executable, "-I", "-S", str(INIT_SCRIPT), str(config_r), str(status_w), str(life_r)],
             stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
-            stdout=out_w, stderr=err_w, pass_fds=(config_r, status_w),
+            stdout=out_w, stderr=err_w, pass_fds=(config_r, status_w, life_r),
             start_new_session=True, cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
         )
-    finally:
-        for fd in (config_r, status_w, out_w, err_w):
+    except BaseException:
+        for fd in (config_w, status_r, life_w, out_r, err_r):
             os.close(fd)
-    readers = [_CappedReader(out_r, limits.output_bytes), _CappedReader(err_r, limits.output_bytes)]
-    for reader in readers:
-        reader.start()
-    status_reader = _CappedReader(status_r, 1 << 16)
-    status_reader.start()
-    with os.fdopen(config_w, "wb") as f:
-        f.write(json.dumps(config).encode())
-    if stdin_bytes is not None:
-        threading.Thread(target=_feed, args=(proc.stdin, stdin_bytes), daemon=True).start()
-
-    timed_out = False
+        raise
+    finally:
+        for fd in (config_r, status_w, life_r, out_w, err_w):
+            os.close(fd)
+    readers = [_CappedReader(out_r, limits.output_bytes), _CappedReader(err_r, limits.output_bytes),
+               _CappedReader(status_r, 1 << 16)]
     try:
-        proc.wait(timeout=limits.wall_seconds)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    # The whole group (and, via --kill-child, the whole pid namespace) goes, finished or not.
-    _kill_group(proc.pid)
-    proc.wait()
+        for reader in readers:
+            reader.start()
+        try:
+            with os.fdopen(config_w, "wb") as f:
+                f.write(json.dumps(config).encode())
+        except BrokenPipeError:
+            pass  # the init died before reading: reported below from its stderr
+        if stdin_bytes is not None:
+            threading.Thread(target=_feed, args=(proc.stdin, stdin_bytes), daemon=True).start()
+        timed_out, memory_killed, total_memory = _supervise(proc, limits, started, plan["pid"])
+    finally:
+        # The whole group (and, via --kill-child, the whole pid namespace) goes, whatever
+        # happened; closing the lifeline tells an init we could not reach to end itself.
+        _kill_group(proc.pid)
+        proc.wait()
+        os.close(life_w)
     seconds = time.monotonic() - started
 
     deadline = time.monotonic() + DRAIN_SECONDS
-    for reader in readers + [status_reader]:
+    for reader in readers:
         reader.join(max(0.0, deadline - time.monotonic()))
         if reader.is_alive():
             degraded.append("a process escaped the run and still holds its output pipe")
             break
 
-    status = {}
-    lines = status_reader.text().strip().splitlines()
-    if lines:
-        status = json.loads(lines[-1])
+    out, err, status_text = (reader.text() for reader in readers)
+    lines = status_text.strip().splitlines()
+    status = json.loads(lines[-1]) if lines else {}
     if "error" in status:
-        raise SandboxError(f"sandbox setup failed: {status['error']}\n{readers[1].text()[-2000:]}")
-    if not status and not timed_out:
-        raise SandboxError(f"sandbox init died without a status (exit {proc.returncode}):\n"
-                           f"{readers[1].text()[-2000:]}")
+        raise SandboxError(f"sandbox setup failed: {status['error']}\n{err[-2000:]}")
+    if not status and not (timed_out or memory_killed):
+        raise SandboxError(f"sandbox init died without a status (exit {proc.returncode}):\n{err[-2000:]}")
 
     returncode = sig = None
     cpu = float(status.get("cpu_seconds", 0.0))
@@ -464,19 +585,41 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
     if "pid_status" in status:
         returncode = os.waitstatus_to_exitcode(status["pid_status"])
         sig = -returncode if returncode < 0 else None
-    stderr = readers[1].text()
     cpu_exceeded = sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds)
-    memory_exceeded = not cpu_exceeded and not timed_out and (
-        any(text in stderr[-TAIL_BYTES:] for text in ("MemoryError", "std::bad_alloc", "Cannot allocate memory"))
-        or sig == signal.SIGKILL  # the kernel's OOM killer; we never SIGKILL a finished run
+    memory_exceeded = memory_killed or (not cpu_exceeded and not timed_out and (
+        any(text in err[-TAIL_BYTES:] for text in ("MemoryError", "std::bad_alloc", "Cannot allocate memory"))
+        or sig == signal.SIGKILL  # the kernel's OOM killer: we never SIGKILL a finished run
         or (sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT) and rss >= limits.memory_bytes // 2)
-    )
+    ))
     return RunResult(
         returncode=returncode, timed_out=timed_out, cpu_exceeded=cpu_exceeded,
-        memory_exceeded=memory_exceeded, signal=sig, stdout=readers[0].text(), stderr=stderr,
+        memory_exceeded=memory_exceeded, signal=sig, stdout=out, stderr=err,
         seconds=seconds, degraded=degraded, cpu_seconds=cpu, max_rss_bytes=rss,
+        total_memory_bytes=max(total_memory, rss), uid=config["uid"],
         stdout_bytes=readers[0].total, stderr_bytes=readers[1].total,
     )
+
+
+def _supervise(proc, limits: Limits, started: float, pid_namespace: bool) -> tuple[bool, bool, int]:
+    """Wait for the run; stop it at the wall-clock limit, or when all its processes
+    together hold more than memory_bytes (RLIMIT_AS bounds each process, not their sum).
+    Returns (timed_out, memory_killed, peak total memory seen)."""
+    namespace, peak = None, 0
+    while True:
+        left = limits.wall_seconds - (time.monotonic() - started)
+        if left <= 0:
+            return True, False, peak
+        try:
+            proc.wait(timeout=min(POLL_SECONDS, left))
+            return False, False, peak
+        except subprocess.TimeoutExpired:
+            pass
+        if pid_namespace:
+            namespace = namespace or _pid_namespace_of(proc.pid)
+            if namespace:
+                peak = max(peak, _namespace_memory(namespace))
+                if peak > limits.memory_bytes:
+                    return False, True, peak
 
 
 def _feed(pipe, data: bytes) -> None:

@@ -57,6 +57,10 @@ class PartVerdict:
     status: str
     messages: list[str] = field(default_factory=list)
 
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
 
 @dataclass
 class Verdict:
@@ -89,10 +93,12 @@ class Verdict:
 
 # ------------------------------------------------------------------ limits
 def default_limits(kind: str) -> Limits:
-    if kind == "train":   # the reference trains in a few seconds; slow-but-correct code gets room
-        return Limits(wall_seconds=90, cpu_seconds=90, memory_bytes=3 << 30,
+    """CPU time is what student code is judged by (it does not depend on how many
+    gradings share the machine); the wall limit, twice as long, only catches sleeping."""
+    if kind == "train":   # the reference trains in ~10 s of CPU; slow-but-correct loops get room
+        return Limits(wall_seconds=180, cpu_seconds=90, memory_bytes=3 << 30,
                       file_bytes=32 << 20, nproc=64, output_bytes=1 << 20)
-    return Limits(wall_seconds=20, cpu_seconds=20, memory_bytes=2 << 30,
+    return Limits(wall_seconds=40, cpu_seconds=20, memory_bytes=2 << 30,
                   file_bytes=32 << 20, nproc=64, output_bytes=1 << 20)
 
 
@@ -106,12 +112,10 @@ class Job:
 
     def __init__(self, root: Path, tag: str, cells: list[dict], probes: list[dict], inputs: Path):
         self.inputs = inputs
-        self.ro = root / f"{tag}-request"
-        self.ro.mkdir()
+        self.ro = _fresh_dir(root, f"{tag}-request-")
         self.request = self.ro / "request.json"
         self.request.write_text(json.dumps({"cells": cells, "probes": probes, "inputs": str(inputs)}))
-        self.work = root / f"{tag}-work"
-        self.work.mkdir()
+        self.work = _fresh_dir(root, f"{tag}-work-")
         self.cells, self.probes = cells, probes
 
     def argv(self) -> list[str]:
@@ -153,8 +157,15 @@ class Job:
         return None
 
 
-def _save_arrays(folder: Path, arrays: dict) -> Path:
-    folder.mkdir(exist_ok=True)
+def _fresh_dir(root: Path, prefix: str) -> Path:
+    """A new folder (a reused workdir never mixes runs), readable by the sandbox user."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+    os.chmod(path, 0o755)
+    return path
+
+
+def _save_arrays(root: Path, arrays: dict) -> Path:
+    folder = _fresh_dir(root, "arrays-")
     for name, arr in arrays.items():
         np.save(folder / name, arr, allow_pickle=False)
     return folder
@@ -180,7 +191,7 @@ def _expected(source: Path, seed: int, probes) -> dict:
         ex = extract(source, source)
         with tempfile.TemporaryDirectory(prefix="nnkit-ref-") as tmp:
             root = Path(tmp)
-            inputs = _save_arrays(root / "arrays", {k: v for p in probes for k, v in p.arrays.items()})
+            inputs = _save_arrays(root, {k: v for p in probes for k, v in p.arrays.items()})
             job = Job(root, "ref", ex.program(), [p.as_request() for p in probes], inputs)
             env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1"}
             done = subprocess.run(job.argv(), env=env, capture_output=True, timeout=300, text=True)
@@ -215,7 +226,7 @@ def _quick(root: Path, ex, probes, limits, flags) -> tuple[dict, dict]:
     """Run all quick probes, restarting without whatever hangs or kills the process.
     Returns (results per probe, {part: (status, message)} for parts charged with a failure)."""
     present = [p for p in probes if p.part in ex.cells]
-    inputs = _save_arrays(root / "arrays", {k: v for p in present for k, v in p.arrays.items()})
+    inputs = _save_arrays(root, {k: v for p in present for k, v in p.arrays.items()})
     results: dict = {}
     charged: dict = {}
     for attempt in range(len(spec.CLASSES) + 1):
@@ -278,7 +289,8 @@ def _train(root: Path, ex, limits) -> tuple[dict | None, dict, tuple | None]:
         return got["training"][0], got["training"][1], None
     status, what = _status_of(result)
     if status == "timeout":
-        return None, {}, (status, f"training did not finish in {limits.wall_seconds:.0f} s: is your code very slow?")
+        return None, {}, (status, f"training did not finish within {limits.cpu_seconds:.0f} s of CPU time: "
+                                  "is your code very slow (Python loops over samples)?")
     return None, {}, (status, f"training {what}")
 
 
@@ -313,7 +325,12 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
         for part in spec.CLASSES:
             parts.append(_judge_part(part, ex, probes, results, charged, expected))
         if train:
-            parts.append(_train_cached(root, ex, train_limits))
+            stuck = [p for p in spec.TRAINING_NEEDS if charged.get(p, ("",))[0] == "timeout"]
+            if stuck:    # it would only hang again, for the whole training time limit
+                parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
+                                         "timeout", [f"training needs your {', '.join(stuck)} code, which took too long"]))
+            else:
+                parts.append(_train_cached(root, ex, train_limits))
         else:
             flags.append("training-skipped")
             parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),

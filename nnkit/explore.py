@@ -130,7 +130,7 @@ def std_graph_values(x1: float, x2: float) -> dict:
 def std_graph_figure(x1: float = -1.0, x2: float = 3.0):
     """The graph with forward values (black) and ∂s/∂node (red) on each node."""
     vals = std_graph_values(x1, x2)
-    fig = _new_figure(9, 4)
+    fig = _new_figure(7.5, 3.6)  # fits beside the table in a notebook column
     ax = fig.add_subplot()
     ax.set_xlim(-0.6, 5.6)
     ax.set_ylim(-1.9, 1.9)
@@ -148,7 +148,7 @@ def std_graph_figure(x1: float = -1.0, x2: float = 3.0):
         ax.text(x, y - 0.62, f"∂s/∂{node} = {_fmt(vals['grad'][node])}",
                 ha="center", va="top", fontsize=9, color="tab:red")
     ax.set_title(f"std of (x₁, x₂) = ({x1:g}, {x2:g}): values black, local gradients blue, "
-                 "∂s/∂node red", fontsize=10)
+                 "∂s/∂node red", fontsize=9)
     return fig
 
 
@@ -161,11 +161,11 @@ def _std_html(x1: float, x2: float) -> str:
     vals = std_graph_values(x1, x2)
     rows = "".join(
         f"<tr><td>{node}</td><td>{_fmt(vals['value'][node])}</td>"
-        f"<td>∂s/∂{node} = {_fmt(vals['grad'][node])}</td></tr>"
+        f"<td style='white-space:nowrap'>∂s/∂{node} = {_fmt(vals['grad'][node])}</td></tr>"
         for node in _STD_LAYOUT)
     note = "" if vals["value"]["s"] > 0 else (
         "<p><b>s = 0:</b> √v has no derivative at 0, so no gradient exists here.</p>")
-    return (f"<div class='nnkit-std-graph'><table><tr><th>node</th><th>value</th>"
+    return (f"<div class='nnkit-std-graph' style='min-width:16em'><table><tr><th>node</th><th>value</th>"
             f"<th>gradient</th></tr>{rows}</table>{note}</div>")
 
 

@@ -26,11 +26,9 @@ from autograder.verdict import grade_notebook
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "mlp"
 SEED = 12345                     # the probes are random; the corpus pins one draw
-# Shorter than the default wall limits so the hanging case does not dominate the run
-# (training alone takes ~10 s per process here).
-LIMITS = {"quick": Limits(wall_seconds=10, cpu_seconds=10, memory_bytes=2 << 30, file_bytes=32 << 20,
-                          nproc=64, output_bytes=1 << 20),
-          "train": Limits(wall_seconds=60, cpu_seconds=60, memory_bytes=3 << 30, file_bytes=32 << 20,
+# The quick run gets 10 s of CPU instead of its default 20 so the hanging case costs less
+# (the reference needs ~1 s); training keeps its default limits.
+LIMITS = {"quick": Limits(wall_seconds=30, cpu_seconds=10, memory_bytes=2 << 30, file_bytes=32 << 20,
                           nproc=64, output_bytes=1 << 20)}
 
 
@@ -131,6 +129,8 @@ def test_untouched_student_copy_gets_nothing(verdicts):
 def test_wrong_submission_loses_its_parts(verdicts, name):
     case, v = WRONG[name], verdicts[name]
     for part in v.parts:
+        if part.part in case.either:
+            continue
         if part.part in case.loses:
             assert part.score == 0, f"{part.part} should score 0: {part.messages}"
         else:

@@ -75,12 +75,12 @@ def _field_order(name: str) -> tuple:
 
 def exception_message(part: str, klass: str, info: dict) -> str:
     stage, error = info.get("stage") or "", info.get("error") or "an error"
-    exc = error.split(":", 1)[0]
+    exc = re.match(r"[\w.]*", error).group(0)
     where = {"init": f"{klass}(...)", "forward": f"{klass}.forward", "backward": f"{klass}.backward",
              "lookup": klass}.get(stage.split(" ")[0], f"{klass} ({stage})")
     for p, s, e, hint in EXCEPTION_HINTS:
         if p in ("*", part) and (s == "*" or stage.startswith(s)) and e == exc:
-            return f"{where} raised {exc} — {hint}. Details: {error}"
+            return f"{where} raised {exc} — {hint} (details: {error})"
     return f"{where} raised {error}"
 
 
@@ -134,7 +134,8 @@ def explain_field(probe, field: str, a, e) -> str:
         return f"{label} contains nan or inf" + (f": {NONFINITE[part]}" if part in NONFINITE else "")
     for message, wrong in MISTAKES.get(part, []):
         try:
-            guess = wrong(i).get(field)
+            with np.errstate(all="ignore"):     # a wrong formula may well overflow
+                guess = wrong(i).get(field)
         except Exception:  # noqa: BLE001 - a guess that does not apply to this probe
             continue
         if guess is not None and close(a, np.asarray(guess, dtype=float).reshape(e.shape)):

@@ -1,16 +1,20 @@
 """Trusted init of one sandbox: builds the child's world, then runs the untrusted command.
 
-Started by ``autograder.sandbox.run`` as root, usually as pid 1 of fresh mount, pid and
-net namespaces (``unshare --mount --pid --net --fork --kill-child``), with the Python
-flags ``-I -S`` so nothing from the environment, the current folder or site-packages is
-imported into this root process.  Only the standard library is used.
+Started by ``autograder.sandbox.run`` as root, usually as pid 1 of fresh mount, pid, net,
+ipc and uts namespaces (``unshare --mount --net --ipc --uts --pid --fork --kill-child``),
+with the Python flags ``-I -S`` so nothing from the environment, the current folder or
+site-packages is imported into this root process.  Standard library only, plus
+``sandbox_seccomp.py`` beside it, loaded by path.
 
-    sandbox_init.py CONFIG_FD STATUS_FD
+    sandbox_init.py CONFIG_FD STATUS_FD LIFELINE_FD
 
-CONFIG_FD is a pipe carrying one JSON object (see ``autograder/sandbox.py``, ``_init_config``);
+CONFIG_FD is a pipe carrying one JSON object, the ``config`` dict built by
+``autograder.sandbox.run`` (mountpoint, binds, rlimits, uid/gid, argv, env, ...).
 STATUS_FD is a pipe on which this script writes one JSON line when the command ended:
 ``{"pid_status": <os.wait4 status>, "cpu_seconds": <float>, "maxrss_kb": <int>}``
-or ``{"error": "<why setup failed>"}``.  Neither fd is ever visible to the command.
+or ``{"error": "<why setup failed>"}``.  LIFELINE_FD is a pipe whose other end only the
+grader holds: when it closes (the grader finished or died) the sandbox ends at once, so a
+crashed grader never leaves student code running.  No fd is ever visible to the command.
 
 This file holds no expected values or tests: it is safe to show to students.
 """
@@ -26,6 +30,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 
 # mount(2) flags from <linux/mount.h>; stable kernel ABI.
 MS_RDONLY = 0x1
@@ -51,6 +56,21 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _load_sibling(name):
+    """Import a file beside this one by path (-I keeps this folder off sys.path), now,
+    while the host tree is still visible: after pivot_root it is not."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+seccomp = _load_sibling("sandbox_seccomp")
 
 
 def _check(result, what):
@@ -127,6 +147,19 @@ def build_root(cfg):
     os.mkdir(root + "/proc", 0o555)
     mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
+    if cfg["passwd"]:
+        # The sandbox uid has no account on the host; libraries that look up the
+        # current user (getpass, pwd) expect one.  Extend copies of passwd and group.
+        name, uid, gid, home = cfg["passwd"]
+        os.mkdir(root + "/.accounts", 0o755)
+        for file, line in (("passwd", f"{name}:x:{uid}:{gid}::{home}:/usr/sbin/nologin\n"),
+                           ("group", f"{name}:x:{gid}:\n")):
+            with open(f"/etc/{file}") as f:
+                text = f.read()
+            with open(f"{root}/.accounts/{file}", "w") as f:
+                f.write(text + ("" if text.endswith("\n") else "\n") + line)
+            bind(f"{root}/.accounts/{file}", f"{root}/etc/{file}", readonly=True)
+
     # Shallow paths first so that a bind inside another bind lands on top of it.
     for source, readonly in sorted(cfg["binds"], key=lambda b: b[0].count("/")):
         bind(source, make_mountpoint(root, source, os.path.isdir(source)), readonly)
@@ -163,9 +196,11 @@ def exec_command(cfg):
             os.setgroups([])
             os.setgid(cfg["gid"])
             os.setuid(cfg["uid"])
-            # Belt and braces: a setuid binary could not regain root even where
-            # nosuid mounts are not in place (the no-namespace fallback).
-            _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        # A setuid binary cannot regain privileges even where nosuid mounts are not in
+        # place (the no-namespace fallback); seccomp needs it too.
+        _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        if cfg["seccomp"]:
+            seccomp.install()
         os.chdir(cfg["workdir"])
         os.closerange(3, 65536)
         for number in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM):
@@ -176,8 +211,24 @@ def exec_command(cfg):
     os._exit(127)
 
 
+def watch_lifeline(fd, in_pid_namespace):
+    """Block until the grader's end of the lifeline closes, then end the sandbox."""
+    while True:
+        try:
+            if not os.read(fd, 1):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    if in_pid_namespace:
+        os._exit(124)  # pid 1 leaving takes the whole namespace with it
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def main():
-    config_fd, status_fd = int(sys.argv[1]), int(sys.argv[2])
+    config_fd, status_fd, lifeline_fd = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    os.set_inheritable(lifeline_fd, False)
     with os.fdopen(config_fd, "rb") as f:
         cfg = json.loads(f.read())
     status = os.fdopen(status_fd, "w")
@@ -187,6 +238,8 @@ def main():
             build_root(cfg)
         if cfg["loopback"]:
             loopback_up()
+        if cfg["hostname"]:
+            socket.sethostname(cfg["hostname"])  # a new uts namespace starts as a copy of the host's
     except Exception as exc:
         status.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
         status.close()
@@ -198,6 +251,9 @@ def main():
     if child == 0:
         status.close()
         exec_command(cfg)
+    # Started after the fork: the child of a threaded process should do as little as
+    # possible, and ours only sets limits and execs anyway.
+    threading.Thread(target=watch_lifeline, args=(lifeline_fd, os.getpid() == 1), daemon=True).start()
     while True:
         try:
             pid, pid_status, usage = os.wait4(-1, 0)

@@ -35,6 +35,8 @@ VENV_BIN = Path(sys.executable).parent
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_ALL_TIMEOUT_MS = 90_000
+# The notebook in front: the server-side workspace may keep others open behind it.
+NB = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 
 
 def _free_port() -> int:
@@ -139,8 +141,9 @@ def page(browser):
 
 
 def _open(page, lab, path: str):
-    page.goto(f"{lab['url']}/lab/tree/{path}?token={lab['token']}")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    # ?reset: start from an empty workspace, not the layout of the previous test.
+    page.goto(f"{lab['url']}/lab/tree/{path}?reset&token={lab['token']}")
+    page.locator(f"{NB} .jp-Cell").first.wait_for()
     # The kernel must be connected before "Run All" or the request is queued behind startup.
     deadline = time.time() + 60
     while not _kernel_idle(lab, path):
@@ -169,12 +172,12 @@ def _menu(page, top: str, item: str):
 def _wait_executed(page, n_code_cells: int, timeout_ms: int = RUN_ALL_TIMEOUT_MS):
     """All code cells show an execution number and none is still [*]."""
     page.wait_for_function(
-        """(n) => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]
+        """([n, sel]) => {
+            const prompts = [...document.querySelectorAll(sel + ' .jp-CodeCell .jp-InputArea-prompt')]
                 .map(e => e.textContent.trim());
             return !prompts.some(t => t.includes('*')) &&
                    prompts.filter(t => /\\[\\d+\\]/.test(t)).length >= n;
-        }""", arg=n_code_cells, timeout=timeout_ms)
+        }""", arg=[n_code_cells, NB], timeout=timeout_ms)
 
 
 def _code_cells(path: Path) -> list[dict]:
@@ -182,7 +185,7 @@ def _code_cells(path: Path) -> list[dict]:
 
 
 def _errors(page) -> list[str]:
-    return page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+    return page.locator(f"{NB} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                         ).all_inner_texts()
 
 
@@ -202,7 +205,7 @@ def test_backprop_runs_and_std_graph_slider_updates_gradient(page, lab):
     tracebacks = [t for t in _errors(page) if "Traceback" in t or "Error" in t]
     assert not tracebacks, tracebacks
 
-    graph = page.locator(".jp-OutputArea-output").filter(has=page.locator(".nnkit-std-graph"))
+    graph = page.locator(f"{NB} .jp-OutputArea-output").filter(has=page.locator(".nnkit-std-graph"))
     table = graph.locator(".nnkit-std-graph")
     table.wait_for()
     assert "∂s/∂x1 = -0.500" in table.inner_text()
@@ -217,7 +220,7 @@ def test_backprop_runs_and_std_graph_slider_updates_gradient(page, lab):
     page.keyboard.type("-4")
     page.keyboard.press("Enter")
     page.wait_for_function(
-        "() => /∂s\\/∂x1 = 0\\.500/.test(document.querySelector('.nnkit-std-graph').textContent)",
+        "() => [...document.querySelectorAll('.nnkit-std-graph')].some(e => /∂s\\/∂x1 = 0\\.500/.test(e.textContent))",
         timeout=20_000)
     text = table.inner_text()
     assert "∂s/∂x2 = -0.500" in text and "-4.000" in text
@@ -225,9 +228,9 @@ def test_backprop_runs_and_std_graph_slider_updates_gradient(page, lab):
 
     # The other explorers drew their pictures as live widgets too.
     for css in (".nnkit-activation", ".nnkit-softmax", ".nnkit-paths"):
-        out = page.locator(".jp-OutputArea-output").filter(has=page.locator(css))
+        out = page.locator(f"{NB} .jp-OutputArea-output").filter(has=page.locator(css))
         assert out.locator("img").count() >= 1, css
-    paths = page.locator(".jp-OutputArea-output").filter(has=page.locator(".nnkit-paths"))
+    paths = page.locator(f"{NB} .jp-OutputArea-output").filter(has=page.locator(".nnkit-paths"))
     _shot(page, "backprop-optimizer-paths.png", paths)
 
 
@@ -238,14 +241,18 @@ def test_student_copy_explorer_renders(page, lab):
     _open(page, lab, "student/backprop.ipynb")
     _menu(page, "Run", "Run All Cells")
     # Run All stops at the first exercise (NotImplementedError): that is the student's job.
-    page.locator(".jp-OutputArea-output", has_text="NotImplementedError").first.wait_for(timeout=60_000)
+    page.locator(f"{NB} .jp-OutputArea-output", has_text="NotImplementedError").first.wait_for(timeout=60_000)
     cells = _code_cells(path)
     index = next(i for i, c in enumerate(cells) if c.get("id") == "std-explorer")
-    cell = page.locator(".jp-CodeCell").nth(index)
-    cell.locator(".jp-InputArea-prompt").click()      # select the cell (command mode)
-    _menu(page, "Run", "Run Selected Cell")
+    cell = page.locator(f"{NB} .jp-CodeCell").nth(index)
+    cell.locator(".jp-InputArea-editor").click()     # the explorer cell, in edit mode
+    page.keyboard.press("Shift+Enter")
     graph = cell.locator(".nnkit-std-graph")
-    graph.wait_for(timeout=30_000)
+    try:
+        graph.wait_for(timeout=30_000)
+    except Exception:
+        _shot(page, "failed-student-explorer.png")
+        raise
     assert "∂s/∂x1 = -0.500" in graph.inner_text()
     _shot(page, "student-backprop-std-graph.png", cell)
 
@@ -261,7 +268,7 @@ def test_mlp_runs_and_dashboard_draws(page, lab):
     dash = [i for i, c in enumerate(cells) if "dashboard" in "".join(c["source"]).lower()
             or "Dashboard" in "".join(c["source"])]
     assert dash, "no cell of mlp.ipynb uses the training dashboard"
-    drawn = page.locator(".jp-CodeCell").nth(dash[0]).locator(".jp-OutputArea")
+    drawn = page.locator(f"{NB} .jp-CodeCell").nth(dash[0]).locator(".jp-OutputArea")
     assert drawn.locator("img, canvas, svg").count() >= 1, "the dashboard drew no curves"
     _shot(page, "mlp-dashboard.png", drawn)
 

@@ -94,6 +94,9 @@ ATTACKS = [
     ("import os\nos._exit(0\nx = (", "process-exit"),
     ("np.zeros?\nget_ipython().events.register('post_run_cell', f", "ipython-event-hook"),
     ("def broken(:\nsys.settrace(f)", "trace-hook"),
+    # A cell nested too deep for the parser or the visitor must not crash the scan.
+    ("x = " + "+".join(["a"] * 100_000) + "\nimport os; os._exit(0)", "process-exit"),
+    ("x = " + "-(" * 2000 + "1" + ")" * 2000 + "\nimport subprocess", "subprocess"),
 ]
 
 
@@ -271,3 +274,11 @@ def test_released_locked_cells_are_skipped_but_edited_ones_are_not(assignment):
     findings = scan.scan_notebook(student, assignment)
     assert {f["rule"] for f in findings} == {"process-exit"}
 
+
+
+def test_unknown_assignment_scans_everything_loudly(capsys):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nos._exit(0)")]
+    findings = scan.scan_notebook(nb, "no-such-assignment")
+    assert [f["rule"] for f in findings] == ["process-exit"]
+    assert "WARNING" in capsys.readouterr().err

@@ -32,6 +32,7 @@ class Case:
     phrase: str = ""                 # must appear in the first lost part's messages
     why: str = ""                    # why training is (or is not) among the lost parts
     status: str | None = None        # expected status of the first lost part, when it matters
+    either: tuple = ()               # parts too close to a threshold to pin (measured; see why)
     kw: dict = field(default_factory=dict)
 
 
@@ -59,7 +60,7 @@ WRONG = [
     Case("linear_init_std_ignored", edit("linear", ("rng.normal(0.0, init_std,", "rng.normal(0.0, 0.01,")),
          ("linear",), "ignores init_std", "the grader trains with init_std 0.01, so training is unaffected"),
     Case("linear_init_std_as_variance", edit("linear", ("rng.normal(0.0, init_std,", "rng.normal(0.0, init_std ** 2,")),
-         ("linear", T), "init_std²", "W starts at std 1e-4: 4 epochs are not enough"),
+         ("linear",), "init_std²", "W starts at std 1e-4, yet measured: still above 97% after 4 epochs"),
     Case("linear_bias_not_zero", edit("linear", ("self.b = np.zeros(out_features)",
                                                  "self.b = rng.normal(0.0, init_std, size=out_features)")),
          ("linear",), "start at zero", "a bias of std 0.01 does not hurt training"),
@@ -71,7 +72,10 @@ WRONG = [
     # ---- ReLU
     Case("relu_derivative_is_input", edit("relu", ("return g * self.mask", "return g * np.where(self.mask, self.x, 0.0)"),
                                           ("self.mask = x > 0", "self.mask = x > 0\n        self.x = x")),
-         ("relu", T), "where x > 0", "the hidden layer's gradient is scaled by its inputs"),
+         ("relu",), "where x > 0", "the hidden gradient is scaled by the activation: measured 96.98% test "
+         "accuracy, too close to 97% to pin either way", either=(T,)),
+    Case("relu_mask_forgotten", edit("relu", ("return g * self.mask", "return g")),
+         ("relu", T), "where x < 0 and x = 0", "backward is the identity: measured 75% test accuracy"),
     Case("relu_derivative_one_at_zero", edit("relu", ("return g * self.mask", "return g * (self.x >= 0)"),
                                              ("self.mask = x > 0", "self.mask = x > 0\n        self.x = x")),
          ("relu",), "exactly x = 0", "exact zeros are rare in training"),
@@ -139,12 +143,12 @@ WRONG = [
     Case("sgd_shared_velocity", edit("sgd", ("self.v.get(key, 0.0)", "self.v.get('all', 0.0)"), ("self.v[key] = v", "self.v['all'] = v")),
          ("sgd", T), "separate velocity", "W and b of different shapes cannot share one velocity: broadcasting error"),
     Case("sgd_velocity_reset", edit("sgd", ("self.v.get(key, 0.0)", "0.0")),
-         ("sgd",), "carry over", "plain SGD with lr 0.1 still reaches 97%? measured below"),
+         ("sgd", T), "carry over", "without momentum, lr 0.1 reaches only 94.6% in 4 epochs (measured)"),
     Case("sgd_lr_twice", edit("sgd", ("+ grad + self.weight_decay * param", "+ self.lr * (grad + self.weight_decay * param)")),
          ("sgd", T), "applied twice", "the effective learning rate is 0.01: too slow"),
     # ---- failures of the process, not of values
     Case("relu_hangs", edit("relu", ("return g * self.mask", "while True:\n            pass")),
-         ("relu", T), "took too long", "training's backward hangs too", status="timeout"),
+         ("relu", T), "took too long", "training needs ReLU: not run, charged as a timeout", status="timeout"),
     Case("sigmoid_kills_process", edit("sigmoid", ("e = np.exp(-np.abs(x))", "import os\n        os._exit(3)")),
          ("sigmoid",), "die", status="crashed"),
     Case("tanh_cell_missing", {"tanh": REMOVE}, ("tanh",), "no cell", status="missing"),
@@ -167,17 +171,18 @@ class Linear(Module):
     def forward(self, x):
         self.cache = np.array(x, dtype=float)
         out = np.empty((x.shape[0], self.W.shape[1]))
-        for n in range(x.shape[0]):
-            out[n] = self.b + np.dot(self.cache[n], self.W)
+        for j in range(self.W.shape[1]):        # one output unit at a time
+            out[:, j] = self.cache.dot(self.W[:, j]) + self.b[j]
         return out
 
     def backward(self, g):
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
+        for j in range(g.shape[1]):             # one output unit at a time
+            self.dW[:, j] = self.cache.T.dot(g[:, j])
+            self.db[j] = g[:, j].sum()
         dx = np.zeros_like(self.cache)
-        for n in range(g.shape[0]):
-            self.dW += np.outer(self.cache[n], g[n])
-            self.db += g[n]
+        for n in range(g.shape[0]):             # one sample at a time
             dx[n] = self.W.dot(g[n])
         return dx
 '''}),

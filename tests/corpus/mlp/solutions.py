@@ -5,6 +5,8 @@ text, which its author may reformat).  ``build_source()`` makes a stand-in
 nbgrader source notebook from them, with the cell ids and metadata of
 docs/design.md, used only while ``source/mlp/mlp.ipynb`` does not exist.
 """
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 SETUP = """import numpy as np
 import nnkit
@@ -148,12 +150,6 @@ class SGD(Optimizer):
         return param - self.lr * v
 ''',
 }
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-
-
 
 def _marked(code: str) -> str:
     """Wrap each method body in BEGIN/END SOLUTION like an nbgrader source cell."""

@@ -13,13 +13,13 @@ import stat
 
 import pytest
 
-import corpus
+import pipeline_corpus as corpus
 from autograder.cli import main
 from autograder.pipeline import Course
 
 pytestmark = pytest.mark.slow
 
-LIMITS = ["--cell-timeout", "5", "--wall", "20", "--memory", "2G", "--workers", "2", "--quiet"]
+LIMITS = ["--cell-timeout", "5", "--wall", "40", "--memory", "2G", "--workers", "2", "--quiet"]
 
 
 def _grade_all(tmp, inputs, *extra):

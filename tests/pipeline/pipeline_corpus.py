@@ -35,6 +35,7 @@ CASES: dict[str, tuple[float, set[str], set[str]]] = {
     "edited-test":    (2, {"cells restored"}, set()),
     "changed-id":     (5, {"cells restored"}, set()),
     "infinite-loop":  (3, {"timeout"}, set()),
+    "deaf-loop":      (2, {"timeout"}, set()),                 # ignores the interrupt: the notebook wall clock (40 s) ends it
     "memory-bomb":    (2, {"memory"}, set()),
     "os-exit":        (2, {"kernel died"}, set()),
     "huge-output":    (5, {"output truncated"}, set()),
@@ -91,6 +92,8 @@ def hand_ins() -> dict[str, dict[str, bytes]]:
     _cell(nb, "square-tests").metadata.nbgrader["grade_id"] = "square-tests-mine"
     out["changed-id"] = {"tiny.ipynb": dump(nb)}
     out["infinite-loop"] = {"tiny.ipynb": dump(solved(square="def square(x):\n    while True:\n        pass"))}
+    out["deaf-loop"] = {"tiny.ipynb": dump(solved(
+        add="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"))}
     out["memory-bomb"] = {"tiny.ipynb": dump(solved(
         add="import numpy as np\nbig = np.ones(2**30)  # 8 GiB of float64\ndef add(a, b):\n    return a + b"))}
     out["os-exit"] = {"tiny.ipynb": dump(solved(add="import os\nos._exit(3)"))}

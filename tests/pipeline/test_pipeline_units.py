@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 import nbformat
 import pytest
 
-import corpus
+import pipeline_corpus as corpus
 from autograder import flags as F
 from autograder.check import read_notebook, repair
 from autograder.collect import CollectResult, _identify, collect, read_zip, safe_member
@@ -187,3 +187,36 @@ def test_every_flag_has_both_meanings():
     assert set(F.STUDENT_MEANINGS) == set(F.MEANINGS)
     assert F.meaning(F.suspicious("exec")) == F.MEANINGS["suspicious"]
     assert F.meaning(F.review("relu-tests")) == F.MEANINGS["review"]
+
+
+@pytest.mark.parametrize("verdict_flag, ours", [
+    ("sandbox-degraded:no net namespace", "sandbox degraded"),
+    ("unreadable-notebook", "invalid notebook"),
+    ("magics-removed:relu", "grader note: magics-removed:relu"),
+])
+def test_verdict_flags_are_translated(verdict_flag, ours):
+    assert F.from_verdict(verdict_flag) == ours
+    assert F.meaning(ours)
+
+
+def test_changed_source_cells_need_an_explicit_gradebook_rebuild(tmp_path):
+    import shutil
+    from nbgrader.api import Gradebook
+    from autograder.autograde import register
+    source = tmp_path / "source"
+    shutil.copytree(corpus.FIXTURE_SOURCE, source)
+    course = Course.at(tmp_path / "course", source)
+    register(course, "tiny", rebuild=False)
+    with Gradebook(course.db_url) as gb:
+        gb.update_or_create_student("ann")
+        gb.update_or_create_submission("tiny", "ann")
+    path = source / "tiny" / "tiny.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if c.get("id") != "add-tests"]
+    nbformat.write(nb, path)
+    with pytest.raises(SystemExit, match="--rebuild-gradebook"):
+        register(course, "tiny", rebuild=False)
+    register(course, "tiny", rebuild=True)
+    with Gradebook(course.db_url) as gb:
+        assert gb.find_assignment("tiny").submissions == []
+        assert sorted(c.name for c in gb.find_notebook("tiny", "tiny").grade_cells) == ["answer-why", "square-tests"]

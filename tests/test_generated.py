@@ -1,0 +1,158 @@
+"""assignments/ and solutions/ must be what `python -m autograder.generate` makes of source/.
+
+The generated folders are committed, so an edit of a master notebook without
+regenerating (or a hand edit of a generated file) is drift: these tests
+regenerate into a temporary folder and compare.  Student copies must match
+byte for byte; solutions are compared unexecuted (cell sources and metadata),
+since their outputs hold timings.  They also check what the student copy must
+never contain and that committed notebooks carry no outputs.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = generate.assignments_in()
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("generated")
+    generate.generate(ASSIGNMENTS, out_root=out, run=False)
+    return out
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _nbgrader(cell: dict) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_copy_is_up_to_date(regenerated, assignment):
+    committed = ROOT / "assignments" / assignment
+    fresh = regenerated / "assignments" / assignment
+    assert committed.is_dir(), f"assignments/{assignment} is missing: run `make generate`"
+    names = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file())
+    have = sorted(p.relative_to(committed).as_posix() for p in committed.rglob("*")
+                  if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+    assert have == names, f"assignments/{assignment} has other files than generate makes: run `make generate`"
+    for name in names:
+        assert (committed / name).read_bytes() == (fresh / name).read_bytes(), (
+            f"assignments/{assignment}/{name} differs from what source/ generates: run `make generate`")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_copy_is_up_to_date(regenerated, assignment):
+    committed = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+    fresh = regenerated / "solutions" / assignment / f"{assignment}.ipynb"
+    assert committed.exists(), f"solutions/{assignment}/{assignment}.ipynb is missing: run `make generate`"
+    want, have = _cells(fresh), _cells(committed)
+    assert [c.get("id") for c in have] == [c.get("id") for c in want]
+    for a, b in zip(have, want):
+        assert a["cell_type"] == b["cell_type"], a.get("id")
+        assert _source(a) == _source(b), f"cell {a.get('id')} of solutions/{assignment} is stale: run `make generate`"
+        meta_a = {k: v for k, v in a.get("metadata", {}).items() if k != "execution"}
+        meta_b = {k: v for k, v in b.get("metadata", {}).items() if k != "execution"}
+        assert meta_a == meta_b, a.get("id")
+
+
+@pytest.mark.slow
+def test_generation_is_byte_deterministic(tmp_path, regenerated):
+    generate.generate(ASSIGNMENTS, out_root=tmp_path, run=False)
+    for path in (regenerated).rglob("*"):
+        if path.is_file():
+            again = tmp_path / path.relative_to(regenerated)
+            assert again.read_bytes() == path.read_bytes(), path.relative_to(regenerated)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_copy_hides_solutions_and_hidden_tests(assignment):
+    path = ROOT / "assignments" / assignment / f"{assignment}.ipynb"
+    text = path.read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "MARK SCHEME", "Rubric", "Model answer"):
+        assert marker not in text, f"student copy of {assignment} contains {marker!r}"
+    source = {c.get("id"): c for c in _cells(ROOT / "source" / assignment / f"{assignment}.ipynb")}
+    student = {c.get("id"): c for c in _cells(path)}
+    for cid, cell in source.items():
+        meta = _nbgrader(cell)
+        if not meta.get("solution"):
+            continue
+        assert cid in student, f"solution cell {cid} missing from the student copy"
+        body = _source(student[cid])
+        stub = "raise NotImplementedError()" if cell["cell_type"] == "code" else "YOUR ANSWER HERE"
+        assert stub in body, f"{cid}: no {stub!r} in the student copy"
+        _assert_region_gone(_source(cell), body, "BEGIN SOLUTION", "END SOLUTION", cid)
+    for cid, cell in source.items():
+        if "BEGIN HIDDEN TESTS" in _source(cell):
+            _assert_region_gone(_source(cell), _source(student[cid]), "BEGIN HIDDEN TESTS",
+                                "END HIDDEN TESTS", cid)
+
+
+def _assert_region_gone(source: str, student: str, begin: str, end: str, cid: str) -> None:
+    """No line that occurs only inside a begin/end region of the source cell
+    may appear in the student's cell."""
+    inside, outside, region = [], set(), False
+    for line in source.splitlines():
+        if begin in line:
+            region = True
+        elif end in line:
+            region = False
+        elif region:
+            inside.append(line.strip())
+        else:
+            outside.add(line.strip())
+    assert inside, f"{cid}: no {begin} region in the source"
+    student_lines = {line.strip() for line in student.splitlines()}
+    leaked = [line for line in inside if line and line not in outside and line in student_lines]
+    assert not leaked, f"{cid}: lines of the {begin} region leaked into the student copy: {leaked[:3]}"
+
+
+def test_mlp_cells_follow_the_contract():
+    cells = {c.get("id"): c for c in _cells(ROOT / "source" / "mlp" / "mlp.ipynb")}
+    points = {"linear": 10, "relu": 4, "sigmoid": 4, "tanh": 4, "gelu": 6, "leaky_relu": 4,
+              "euclidean_loss": 6, "softmax_ce_loss": 10, "hinge_loss": 8, "sgd": 10}
+    for part, pts in points.items():
+        sol, test = _nbgrader(cells[part]), _nbgrader(cells[f"{part}-tests"])
+        assert sol["grade_id"] == part and sol["solution"] and not sol["grade"] and not sol["locked"]
+        assert test["grade_id"] == f"{part}-tests" and test["grade"] and test["locked"]
+        assert not test["solution"] and test["points"] == pts
+        assert "BEGIN HIDDEN TESTS" in _source(cells[f"{part}-tests"])
+    assert _nbgrader(cells["training-tests"])["points"] == 14
+    for cid, pts in {"answer-relu-vs-sigmoid": 6, "answer-ce-vs-euclidean": 7, "answer-depth": 7}.items():
+        meta = _nbgrader(cells[cid])
+        assert cells[cid]["cell_type"] == "markdown" and meta["solution"] and meta["grade"]
+        assert meta["points"] == pts
+    total = sum(_nbgrader(c).get("points", 0) for c in cells.values() if _nbgrader(c).get("grade"))
+    assert total == 100
+    for cid, cell in cells.items():
+        gid = _nbgrader(cell).get("grade_id")
+        assert gid is None or gid == cid, f"cell id {cid} != grade_id {gid}"
+
+
+@pytest.mark.parametrize("folder", ["source", "assignments"])
+def test_committed_notebooks_have_no_outputs(folder):
+    paths = sorted((ROOT / folder).glob("*/*.ipynb"))
+    assert paths
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, (
+                    f"{path.relative_to(ROOT)} cell {cell.get('id')} has outputs: clear them")
