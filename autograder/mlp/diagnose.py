@@ -75,9 +75,12 @@ def _field_order(name: str) -> tuple:
 
 def exception_message(part: str, klass: str, info: dict) -> str:
     stage, error = info.get("stage") or "", info.get("error") or "an error"
+    if stage == "lookup":
+        return f"{klass} could not be tested: {error}"
     exc = re.match(r"[\w.]*", error).group(0)
-    where = {"init": f"{klass}(...)", "forward": f"{klass}.forward", "backward": f"{klass}.backward",
-             "lookup": klass}.get(stage.split(" ")[0], f"{klass} ({stage})")
+    where = {"init": f"{klass}(...)", "build": f"{klass}(...)", "forward": f"{klass}.forward",
+             "backward": f"{klass}.backward", "update": f"{klass}.update", "grads": f"{klass}.grads()",
+             "params": f"{klass}.params()", "set_param": f"{klass}.set_param"}.get(stage.split(" ")[0], klass)
     for p, s, e, hint in EXCEPTION_HINTS:
         if p in ("*", part) and (s == "*" or stage.startswith(s)) and e == exc:
             return f"{where} raised {exc} — {hint} (details: {error})"

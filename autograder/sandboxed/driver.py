@@ -34,6 +34,8 @@ MAX_MESSAGE = 600
 def _student_trace(exc: BaseException) -> str:
     """The exception plus the frames in the student's own cells, nothing else:
     driver and library frames would only leak how the grader probes."""
+    if isinstance(exc, SyntaxError) and str(exc.filename).startswith(CELL_PREFIX):
+        return f"SyntaxError: {exc.msg} (cell {exc.filename[len(CELL_PREFIX):-1]}, line {exc.lineno})"
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if f.filename.startswith(CELL_PREFIX)]
     where = ""
@@ -267,8 +269,10 @@ def main(request_path: Path, job: Path) -> None:
         rec = Probe(out, p["name"])
         absent = [c for c in p.get("needs", [p.get("class")]) if c not in ns]
         if absent:
+            failed = cells.get(p["part"], {}).get("error") or next(
+                (c["error"] for c in cells.values() if c.get("error")), None)
             rec.info.update(status="error", stage="lookup",
-                            error=f"NameError: {', '.join(absent)} not defined (did its cell run?)")
+                            error=f"{', '.join(absent)} is not defined" + (f": your cell failed with {failed}" if failed else ""))
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

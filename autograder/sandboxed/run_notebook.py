@@ -75,8 +75,16 @@ def main(argv=None) -> int:
 
     def executed(cell, cell_index, execute_reply, **_):
         status["cells_done"] = cell_index + 1
-        # nbclient answers a timeout by interrupting the kernel: the cell ends in KeyboardInterrupt.
-        names = {o.get("ename") for o in cell.get("outputs", [])}
+        # A reply that says error must leave an error output, or nbgrader scores the cell as passed.
+        # nbclient answers a timeout with a made-up error reply (CellTimeoutError) and no output;
+        # a kernel that ignores the interrupt keeps looping and the next cells time out the same way.
+        content = (execute_reply or {}).get("content", {})
+        names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+        if content.get("status", "ok") != "ok" and content.get("ename", "Aborted") not in names:
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename=content.get("ename", "Aborted"), evalue=content.get("evalue", ""),
+                traceback=content.get("traceback") or [f"{content.get('ename', 'Aborted')}: the cell did not finish"]))
+            names.add(content.get("ename", "Aborted"))
         slow = time.monotonic() - started.get(cell_index, time.monotonic()) >= args.cell_timeout - 0.5
         if "CellTimeoutError" in names or (slow and "KeyboardInterrupt" in names):
             status["timeouts"].append(cell.get("id", str(cell_index)))
