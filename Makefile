@@ -21,7 +21,9 @@ help:
 venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# requirements.txt is a complete freeze; --no-deps keeps optional extras out
+	# (jsonschema's rfc3987-syntax alone adds seconds to every notebook start).
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 

@@ -311,8 +311,21 @@ def register(course: Course, assignment: str, rebuild: bool):
     return release_notebooks(course, assignment, register=True)
 
 
+def grader_hash(assignment: str) -> str:
+    """The code that decides grades for this assignment: a change to it regrades everyone."""
+    import hashlib
+    here = Path(__file__).resolve().parent
+    paths = sorted([*(here / "sandboxed").glob("*.py"), here / "verdict.py", here / "extract.py",
+                    *(here / assignment).rglob("*.py")])
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def grading_key(entry: dict | None, source_hash: str) -> dict:
-    """What a grade depends on: the archived bytes and the assignment's source."""
+    """What a grade depends on: the archived bytes, the assignment's source and its grader."""
     files = sorted([f["name"], f["sha256"]] for f in (entry or {}).get("files", []))
     return {"files": files, "source": source_hash}
 
@@ -339,7 +352,7 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     from .collect import current
 
     releases = register(course, assignment, settings.rebuild_gradebook)
-    source_hash = course.source_hash(assignment)
+    source_hash = course.source_hash(assignment) + ":" + grader_hash(assignment)
     extra_files = [str(p) for p in sorted(course.source_dir(assignment).iterdir())
                    if p.is_file() and p.suffix != ".ipynb"]
     use_verdict = settings.verdict and has_verdict(assignment)

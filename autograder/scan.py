@@ -100,6 +100,9 @@ FILE_CALLS = {"open", "io.open", "os.open", "os.listdir", "os.scandir", "os.walk
               "glob.iglob", "pathlib.Path", "numpy.load", "numpy.loadtxt", "numpy.genfromtxt",
               "numpy.fromfile", "numpy.memmap", "shutil.copy", "shutil.copyfile", "shutil.copytree"}
 FILE_METHODS = {"read_text", "read_bytes", "open", "iterdir", "glob", "rglob"}
+# A string constant that is a path of two or more parts from the root, the home folder or the
+# parent folder: the notebook's own files never need one.
+ABSOLUTE_PATH = re.compile(r"^(?:/|~/|\.\./)(?:[\w.*-]+/)+[\w.*-]*$")
 
 # IPython magics that run code other than the cell's Python (or read files).
 SHELL_MAGICS = {"system", "sx", "bash", "sh", "script", "perl", "ruby", "python", "python2", "python3",
@@ -228,6 +231,9 @@ class _Visitor(ast.NodeVisitor):
     def visit_Constant(self, node):
         if isinstance(node.value, str) and node.value in IPYTHON_STRINGS:
             self.flag(node, "ipython-event-hook")
+        if isinstance(node.value, str) and (ABSOLUTE_PATH.match(node.value) or "gradebook.db" in node.value):
+            # a path kept in a variable first (`for p in ["/.../gradebook.db", ...]: open(p)`)
+            self.flag(node, "path-outside-folder")
 
     # -- assignments: monkeypatching
     def check_target(self, target):
