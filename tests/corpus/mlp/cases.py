@@ -13,7 +13,7 @@ VALID cases: correct code written differently; full marks everywhere.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location("mlp_corpus_solutions", Path(__file__).with_name("solutions.py"))
@@ -33,7 +33,6 @@ class Case:
     why: str = ""                    # why training is (or is not) among the lost parts
     status: str | None = None        # expected status of the first lost part, when it matters
     either: tuple = ()               # parts too close to a threshold to pin (measured; see why)
-    kw: dict = field(default_factory=dict)
 
 
 def edit(part: str, *pairs: tuple[str, str]) -> dict:

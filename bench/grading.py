@@ -1,0 +1,54 @@
+"""Seconds to autograde one MLP submission, and throughput with 1 and 2 workers.
+
+Each run grades copies of the reference submission (the slowest honest case:
+every part runs and the grader trains the network) in a scratch course folder
+through the same `grade-all` an instructor runs.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from autograder import demo
+from autograder.cli import main as cli
+from autograder.pipeline import ROOT
+
+SUBMISSIONS = int(os.environ.get("BENCH_SUBMISSIONS", "20"))
+
+
+def _submissions(n: int) -> Path:
+    built = ROOT / "build" / "bench-build"
+    demo.build("mlp", built)
+    out = ROOT / "build" / "bench-submissions"
+    shutil.rmtree(out, ignore_errors=True)
+    for i in range(n):
+        shutil.copytree(built / "reference", out / f"student{i:03d}")
+    return out
+
+
+def _grade_all(submissions: Path, workers: int) -> float:
+    course = ROOT / "build" / f"bench-course-{workers}"
+    shutil.rmtree(course, ignore_errors=True)
+    start = time.perf_counter()
+    code = cli(["grade-all", str(submissions), "--assignment", "mlp", "--course", str(course),
+                "--workers", str(workers), "--quiet"])
+    if code != 0:
+        raise RuntimeError(f"grade-all exited with {code}")
+    return time.perf_counter() - start
+
+
+def run() -> list[dict]:
+    one = _grade_all(_submissions(1), workers=1)
+    many = _submissions(SUBMISSIONS)
+    serial = _grade_all(many, workers=1)
+    parallel = _grade_all(many, workers=2)
+    return [
+        {"what": "autograde 1 MLP submission", "seconds": round(one, 1), "goal": "<= 20 s"},
+        {"what": f"autograde {SUBMISSIONS}, 1 worker", "seconds": round(serial, 1),
+         "per submission": round(serial / SUBMISSIONS, 1)},
+        {"what": f"autograde {SUBMISSIONS}, 2 workers", "seconds": round(parallel, 1),
+         "per submission": round(parallel / SUBMISSIONS, 1), "speed-up": round(serial / parallel, 2),
+         "goal": "speed-up >= 1.8"},
+    ]
