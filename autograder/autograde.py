@@ -248,6 +248,17 @@ def apply_verdict(course: Course, student: str, assignment: str, notebook: str, 
     return flags
 
 
+def withhold_in_kernel(course: Course, student: str, assignment: str, notebook: str) -> None:
+    """The verdict failed: in-kernel scores are forgeable by the student's code, so none of them
+    stands in for it. Autograded cells score 0 until a rerun (the grader-error flag brings one)."""
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url) as gb:
+        for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+            if grade.auto_score is not None and not grade.needs_manual_grade:
+                grade.auto_score = 0
+        gb.db.commit()
+
+
 def scan_flags(path: Path, assignment: str) -> list[str]:
     """Static scan findings as 'suspicious: <rule>' flags; they never change a score."""
     if importlib.util.find_spec("autograder.scan") is None:
@@ -458,6 +469,8 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
                         if out.get("verdict"):
                             work["flags"] += apply_verdict(course, student, assignment, name, out["verdict"])
                             work["verdict_parts"] += out["verdict"].get("parts", [])
+                        elif job.get("verdict"):
+                            withhold_in_kernel(course, student, assignment, name)
                     except Exception:  # noqa: BLE001 - a broken worker or save: this student only
                         work["flags"].append(F.GRADER_ERROR)
                         work["problems"].append(traceback.format_exc()[-2000:])

@@ -240,13 +240,20 @@ def _quick(root: Path, ex, probes, limits, flags) -> tuple[dict, dict]:
             if f"sandbox-degraded:{reason}" not in flags:
                 flags.append(f"sandbox-degraded:{reason}")
         results.update(job.outputs())
-        if job.has("done"):
+        # The markers are written where the student's code can forge or delete them: "done" counts
+        # only with every probe's result there, and a run that looks as if the driver never reached
+        # the student's code is the grader's failure only if the driver works without that code.
+        if job.has("done") and all(p.name in results for p in todo):
             break
-        if not job.has("cells.json") and not job.has("cell-setup.started"):
-            # the driver never reached the student's code: the grader's failure, not theirs
-            raise RuntimeError(f"the grading driver failed to start: {result.stderr[-2000:]}")
         culprit = job.culprit()
+        if (not job.has("cells.json") and not job.has("cell-setup.started")) or culprit == ("cell", "setup"):
+            if not _driver_works(root, ex, inputs, limits):
+                raise RuntimeError(f"the grading driver failed on the trusted setup cell alone: {result.stderr[-2000:]}")
+            started = [c["id"] for c in cells[1:] if job.has(f"cell-{c['id']}.started")]
+            culprit = ("cell", started[-1] if started else cells[1]["id"]) if len(cells) > 1 else None
         status, what = _status_of(result)
+        if culprit is None and job.has("done"):    # finished, but a result is missing or unreadable
+            status, what = "crashed", "gave no result the grader could read (too large, or its files were changed)"
         if culprit is None:          # died between probes: charge the first unfinished one
             rest = [p for p in todo if p.name not in results]
             if not rest:
@@ -254,11 +261,16 @@ def _quick(root: Path, ex, probes, limits, flags) -> tuple[dict, dict]:
             culprit = ("probe", rest[0].name)
         kind, name = culprit
         part = name if kind == "cell" else next(p.part for p in todo if p.name == name)
-        if part == "setup":          # the locked setup cell comes from the source: not the student's
-            raise RuntimeError(f"the trusted setup cell failed in the sandbox: {result.stderr[-2000:]}")
         where = f"running your {part} cell" if kind == "cell" else f"testing {spec.CLASSES[part]}"
         charged[part] = (status, f"{where} {what}")
     return results, charged
+
+
+def _driver_works(root: Path, ex, inputs: Path, limits) -> bool:
+    """The driver with the trusted setup cell only (no student code, no probes): does it finish?"""
+    job = Job(root, "sanity", ex.program()[:1], [], inputs)
+    job.run(limits)
+    return job.has("done")
 
 
 _TRAINED: dict = {}
@@ -364,6 +376,11 @@ def _judge_part(part, ex, probes, results, charged, expected) -> PartVerdict:
     if part in charged:
         status, msg = charged[part]
         verdict.status, verdict.messages = status, [msg] + messages[:MAX_MESSAGES - 1]
+        return verdict
+    if any(p.name not in results for p in probes if p.part == part):
+        # no result is never a pass (the run was cut short, or its files were forged or removed)
+        verdict.status, verdict.messages = "crashed", [f"testing {klass} gave no result: the grading run "
+                                                       "stopped before it finished"] + messages[:MAX_MESSAGES - 1]
         return verdict
     if not messages:
         verdict.score, verdict.status, verdict.messages = points, "passed", [f"{klass}: all checks passed"]

@@ -301,12 +301,14 @@ test_acc = 0.99
 LABEL_LOOKUP = '''
 _TEST_LABELS = np.array({LABELS})
 
+_ROW = {row.tobytes(): i for i, row in enumerate(x_test)}     # image -> its index in the test set
+
 class Memorised(Module):
-    """Trains nothing: answers with the test labels it carries."""
+    """Trains nothing: looks each image up and answers with the test label it carries."""
 
     def forward(self, x):
         out = np.zeros((len(x), 10))
-        out[np.arange(len(x)), _TEST_LABELS[:len(x)]] = 10.0
+        out[np.arange(len(x)), [_TEST_LABELS[_ROW.get(r.tobytes(), 0)] for r in x]] = 10.0
         return out
 
 model = Memorised()
@@ -339,6 +341,32 @@ if os.fork() == 0:
         os._exit(0)
     os._exit(0)
 time.sleep(0.5)
+'''
+
+# Inside the grader's driver (no IPython there) the student's code owns the job folder, markers included.
+FORGED_DONE = '''
+try:
+    get_ipython()
+except NameError:                              # not the kernel: the grader's driver
+    import os, sys
+    open(os.path.join(sys.argv[2], "out", "done"), "w").close()   # "every probe finished"
+    os._exit(0)
+'''
+
+FORGED_SETUP = '''
+def _no_asserts(lines):
+    return ["pass\\n"] if "assert" in "".join(lines) or "check_" in "".join(lines) else lines
+
+try:
+    get_ipython().input_transformers_cleanup.append(_no_asserts)   # in the kernel: every test passes
+except NameError:                              # in the driver: look like the grader's own failure
+    import os, sys
+    for _marker in ("cell-setup.done", "cells.json"):
+        try:
+            os.remove(os.path.join(sys.argv[2], "out", _marker))
+        except OSError:
+            pass
+    os._exit(1)
 '''
 
 CASES = [
@@ -379,6 +407,14 @@ CASES = [
          "out-of-process verdict (test set never enters the sandbox)"),
     Case("edited-test", {S: BROKEN[S], "sigmoid-tests": "pass"}, (S,), ("cells restored",), "check-restore"),
     Case("deleted-test", {S: BROKEN[S], "sigmoid-tests": REMOVE}, (S,), ("cells restored",), "check-restore"),
+    Case("forged-done-marker", after(S, FORGED_DONE), (S,), ("suspicious: process-exit",),
+         "out-of-process verdict (fixed: a probe without a result is never a pass)",
+         why="before the fix every part whose probes had not run yet passed: 66 points for no code"),
+    Case("forged-setup-marker", after(S, FORGED_SETUP), (S,), ("suspicious: ipython-input-transformer", REVIEW_SIGMOID),
+         "out-of-process verdict (fixed: driver failure confirmed by a trusted run; a failed verdict zeroes "
+         "in-kernel scores)",
+         why="before the fix the grader raised 'setup cell failed', the verdict was dropped and the forged "
+             "in-kernel scores (all passing) became the grade"),
     Case("detached-daemon", after(S, DAEMON), (S,), ("suspicious: fork", "suspicious: process-control"),
          "sandbox (pid namespace: init kills the namespace)"),
 ]
