@@ -58,12 +58,13 @@ class Settings:
                       file_bytes=self.file_bytes, nproc=self.nproc, output_bytes=self.output_bytes)
 
 
-# Assignments autograder.verdict grades out of process; others keep nbgrader's in-kernel scores.
-VERDICT_ASSIGNMENTS = ("mlp",)
-
-
 def has_verdict(assignment: str) -> bool:
-    return assignment in VERDICT_ASSIGNMENTS and importlib.util.find_spec("autograder.verdict") is not None
+    """Assignments with an engine (autograder/<id>/engine.py) are graded out of process by
+    autograder.verdict; others keep nbgrader's in-kernel scores."""
+    if importlib.util.find_spec("autograder.verdict") is None:
+        return False
+    from .verdict import gradable
+    return assignment in gradable()
 
 
 def data_env() -> tuple[dict, list[str]]:

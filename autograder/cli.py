@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
     sub.add_parser("flags", help="list every flag and its meaning")
     d = sub.add_parser("demo", help="grade the example submissions under build/demo-submissions/")
-    d.add_argument("--assignment", "-a", default="mlp")
+    d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")
     d.add_argument("--workers", "-j", type=int)
     return p
 

@@ -1,10 +1,13 @@
-"""`python -m autograder demo`: grade three example submissions end to end.
+"""`python -m autograder demo`: grade three example submissions of each assignment end to end.
 
-Builds build/demo-submissions/<student>/<assignment>/<assignment>.ipynb for
+For every assignment the verdict grades (autograder/<id>/engine.py; or the one
+given with --assignment), builds
+build/demo-submissions/<student>/<assignment>/<assignment>.ipynb for
   reference     the instructor's solution (solutions/, or the source without hidden tests),
   untouched     the student copy as released (assignments/, or generated from the source),
   partly-wrong  the reference with two parts put back to the empty stub,
-then runs `grade-all` on them in build/demo-course/ (never the real course/).
+then runs `grade-all` on them in build/demo-course/ (never the real course/), one
+assignment after the other.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import nbformat
 
 from .pipeline import ROOT, Course
 
-BROKEN_PARTS = ("relu", "sgd")  # preferred parts to break; else the first two solution cells
+# preferred solution cells to break; else the first two solution cells
+BROKEN_PARTS = {"mlp": ("relu", "sgd"), "backprop": ("std-values", "relative-error")}
 
 
 def reference_notebook(course: Course, assignment: str) -> nbformat.NotebookNode:
@@ -40,10 +44,10 @@ def student_copy(course: Course, assignment: str) -> nbformat.NotebookNode:
     return release_notebooks(course, assignment)[assignment]
 
 
-def partly_wrong(reference, release) -> tuple[nbformat.NotebookNode, list[str]]:
+def partly_wrong(reference, release, assignment: str = "") -> tuple[nbformat.NotebookNode, list[str]]:
     stubs = {c.get("id"): c.source for c in release.cells if c.metadata.get("nbgrader", {}).get("solution")
              and c.cell_type == "code"}
-    chosen = [p for p in BROKEN_PARTS if p in stubs] or list(stubs)[:2]
+    chosen = [p for p in BROKEN_PARTS.get(assignment, ()) if p in stubs] or list(stubs)[:2]
     chosen = chosen[:2]
     nb = copy.deepcopy(reference)
     for cell in nb.cells:
@@ -56,27 +60,31 @@ def build(assignment: str, out: Path, course: Course | None = None) -> list[str]
     course = course or Course.at(ROOT / "build" / "demo-course")
     reference = reference_notebook(course, assignment)
     release = student_copy(course, assignment)
-    wrong, broken = partly_wrong(reference, release)
-    if out.exists():
-        shutil.rmtree(out)
+    wrong, broken = partly_wrong(reference, release, assignment)
     for student, nb in (("reference", reference), ("untouched", release), ("partly-wrong", wrong)):
         folder = out / student / assignment
+        if folder.exists():      # only this assignment's: the other demos share `out`
+            shutil.rmtree(folder)
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / f"{assignment}.ipynb")
     return broken
 
 
-def main(assignment: str = "mlp", workers: int | None = None) -> int:
+def main(assignment: str | None = None, workers: int | None = None) -> int:
     from .cli import main as cli
+    from .verdict import gradable
     started = time.monotonic()
     out = ROOT / "build" / "demo-submissions"
-    broken = build(assignment, out)
-    print(f"example submissions in {out}: reference, untouched, partly-wrong ({', '.join(broken)} left undone)")
-    # The demo course is scratch: if the source changed since the last demo, regrade from scratch.
-    argv = ["grade-all", str(out), "--assignment", assignment, "--course", str(ROOT / "build" / "demo-course"),
-            "--rebuild-gradebook"]
-    if workers:
-        argv += ["--workers", str(workers)]
-    code = cli(argv)
+    code = 0
+    for name in [assignment] if assignment else gradable():
+        broken = build(name, out)
+        print(f"{name}: example submissions in {out}/<student>/{name}: reference, untouched, "
+              f"partly-wrong ({', '.join(broken)} left undone)")
+        # The demo course is scratch: if the source changed since the last demo, regrade from scratch.
+        argv = ["grade-all", str(out), "--assignment", name, "--course", str(ROOT / "build" / "demo-course"),
+                "--rebuild-gradebook"]
+        if workers:
+            argv += ["--workers", str(workers)]
+        code = cli(argv) or code
     print(f"demo done in {time.monotonic() - started:.0f} s; course folder: {ROOT / 'build' / 'demo-course'}")
     return code

@@ -37,6 +37,9 @@ SUSPICIOUS_MODULES = {
     "http": "network", "requests": "network", "ctypes": "ctypes", "cffi": "ctypes",
     "importlib": "importlib", "builtins": "builtins", "marshal": "dynamic-code",
     "threading": "threads", "_thread": "threads", "atexit": "atexit",
+    # a network trained by a library, not from scratch (sklearn's MLPClassifier is exactly 784-128-10 ReLU)
+    "sklearn": "ml-library", "torch": "ml-library", "tensorflow": "ml-library", "keras": "ml-library",
+    "jax": "ml-library",
 }
 
 # Fully qualified callables/attributes (after alias resolution) and their rule.
@@ -56,6 +59,7 @@ SUSPICIOUS_NAMES = {
     "__import__": "dunder-import", "__builtins__": "builtins", "globals": "namespace-tamper",
     "breakpoint": "process-control", "get_ipython": "ipython-api",
     "os.environ": "environment-probe", "os.getenv": "environment-probe", "os.putenv": "environment-probe",
+    "sys.argv": "environment-probe",  # names the grader's request and output folder
 }
 PREFIX_RULES = (("os.exec", "os-system"), ("os.spawn", "os-system"), ("os.posix_spawn", "os-system"))
 
@@ -100,6 +104,8 @@ FILE_CALLS = {"open", "io.open", "os.open", "os.listdir", "os.scandir", "os.walk
               "glob.iglob", "pathlib.Path", "numpy.load", "numpy.loadtxt", "numpy.genfromtxt",
               "numpy.fromfile", "numpy.memmap", "shutil.copy", "shutil.copyfile", "shutil.copytree"}
 FILE_METHODS = {"read_text", "read_bytes", "open", "iterdir", "glob", "rglob"}
+# A literal longer than this (characters; a tenth of it in list elements) is embedded data, not code.
+LARGE_LITERAL = 20_000
 # A string constant that is a path of two or more parts from the root, the home folder or the
 # parent folder: the notebook's own files never need one.
 ABSOLUTE_PATH = re.compile(r"^(?:/|~/|\.\./)(?:[\w.*-]+/)+[\w.*-]*$")
@@ -231,6 +237,8 @@ class _Visitor(ast.NodeVisitor):
     def visit_Constant(self, node):
         if isinstance(node.value, str) and node.value in IPYTHON_STRINGS:
             self.flag(node, "ipython-event-hook")
+        if isinstance(node.value, (str, bytes)) and len(node.value) > LARGE_LITERAL:
+            self.flag(node, "large-literal")      # embedded data: pretrained weights, test labels
         if isinstance(node.value, str) and (ABSOLUTE_PATH.match(node.value) or "gradebook.db" in node.value):
             # a path kept in a variable first (`for p in ["/.../gradebook.db", ...]: open(p)`)
             self.flag(node, "path-outside-folder")
@@ -306,6 +314,13 @@ class _Visitor(ast.NodeVisitor):
         if not text:
             return False
         return text.startswith(("/", "~", "\\")) or ".." in re.split(r"[/\\]", text)
+
+    def visit_List(self, node):
+        if len(node.elts) > LARGE_LITERAL // 10:
+            self.flag(node, "large-literal")
+        self.generic_visit(node)
+
+    visit_Tuple = visit_Set = visit_List
 
     def visit_FunctionDef(self, node):
         if node.name in IPYTHON_STRINGS or node.name in ("load_ipython_extension", "unload_ipython_extension"):

@@ -10,9 +10,11 @@ run dies or times out, the cell or probe that was running is charged to its
 part and the run is repeated without it, so one hanging or crashing part does
 not zero the others.  Training gets a run of its own with its own time limit.
 
-Scores are all-or-nothing per part: every probe of a part checks the same
-contract, and a mistake in any of them (forward, backward, an edge case)
-means the class does not do what the part asks.
+Each assignment's engine (``autograder/<id>/engine.py``, see ``Context``)
+decides its parts.  mlp's scores are all-or-nothing per part: every probe of a
+part checks the same contract, and a mistake in any of them (forward,
+backward, an edge case) means the class does not do what the part asks.
+backprop gives partial credit per table entry and per case (its spec.py).
 
 Safe to call from many processes at once: each call has its own job folder,
 and the only shared file (the MNIST train split for the sandbox) is written
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -306,14 +309,40 @@ def _train(root: Path, ex, limits) -> tuple[dict | None, dict, tuple | None]:
     return None, {}, (status, f"training {what}")
 
 
+# ------------------------------------------------------------------ assignments
+@dataclass
+class Context:
+    """What an assignment's engine gets for one submission; it returns the parts."""
+    ex: object                  # extract.Extraction: trusted setup + the student's solution cells
+    source: Path                # the source notebook (trusted: expected values come from it)
+    seed: int
+    limits: dict                # {"quick": Limits, "train": Limits}
+    root: Path                  # this grading's job folder
+    flags: list                 # append-only: flags for the whole submission
+    train: bool = True
+
+
+def gradable() -> list[str]:
+    """Assignments with an engine: ``autograder/<id>/engine.py`` exposing
+    ``grade(ctx: Context) -> list[PartVerdict]`` (and optionally ``PARTS_OF_CELL``,
+    solution cell id -> parts, where parts are not named after their cells)."""
+    here = Path(__file__).resolve().parent
+    return sorted(p.parent.name for p in here.glob("*/engine.py") if (p.parent / "__init__.py").is_file())
+
+
+def engine(assignment: str):
+    if assignment not in gradable():
+        raise ValueError(f"no verdict engine for assignment {assignment!r}")
+    return importlib.import_module(f"{__package__}.{assignment}.engine")
+
+
 def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, limits=None,
                    workdir=None, source=None, train: bool = True) -> Verdict:
     """Grade one submission.  ``limits``: a sandbox Limits for the quick run
     (training keeps its own) or a dict {"quick": .., "train": ..}.  ``source``:
     the assignment's source notebook (default source/<assignment>/<assignment>.ipynb).
     ``train=False`` skips the training part (scored 0, flagged) for fast checks."""
-    if assignment != "mlp":
-        raise ValueError(f"no verdict engine for assignment {assignment!r}")
+    grader = engine(assignment)
     start = time.perf_counter()
     source = Path(source) if source else reference.source_notebook(assignment)
     seed = _resolve_seed(seed)
@@ -324,36 +353,46 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
 
     ex = extract(path, source)
     flags = list(ex.flags)
-    probes = spec.quick_probes(seed)
-    expected = _expected(source, seed, probes)
 
     own_dir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="nnkit-grade-")) if own_dir else Path(workdir)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     try:
-        results, charged = _quick(root, ex, probes, quick_limits, flags)
-        parts = []
-        for part in spec.CLASSES:
-            parts.append(_judge_part(part, ex, probes, results, charged, expected))
-        if train:
-            stuck = [p for p in spec.TRAINING_NEEDS if charged.get(p, ("",))[0] == "timeout"]
-            if stuck:    # it would only hang again, for the whole training time limit
-                parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
-                                         "timeout", [f"training needs your {', '.join(stuck)} code, which took too long"]))
-            else:
-                parts.append(_train_cached(root, ex, train_limits))
-        else:
-            flags.append("training-skipped")
-            parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
-                                     "missing", ["training was not run (train=False)"]))
+        parts = grader.grade(Context(ex, source, seed, {"quick": quick_limits, "train": train_limits},
+                                     root, flags, train))
     finally:
         if own_dir:    # rmtree does not follow the symlinks student code may have planted
             shutil.rmtree(root, ignore_errors=True)
-    for part, lines in ex.magics.items():
-        parts_by = {p.part: p for p in parts}
-        parts_by[part].messages.append(f"removed {len(lines)} IPython magic/shell line(s) from your cell")
+    parts_of_cell = getattr(grader, "PARTS_OF_CELL", {})
+    for cell, lines in ex.magics.items():
+        for p in parts:
+            if p.part in parts_of_cell.get(cell, (cell,)):
+                p.messages.append(f"removed {len(lines)} IPython magic/shell line(s) from your cell")
     return Verdict(assignment, parts, flags, round(time.perf_counter() - start, 3), seed)
+
+
+def grade_mlp(ctx: Context) -> list[PartVerdict]:
+    """The mlp engine (autograder/mlp/engine.py): quick probes with restarts, then training."""
+    ex, root, flags = ctx.ex, ctx.root, ctx.flags
+    probes = spec.quick_probes(ctx.seed)
+    expected = _expected(ctx.source, ctx.seed, probes)
+    results, charged = _quick(root, ex, probes, ctx.limits["quick"], flags)
+    parts = []
+    for part in spec.CLASSES:
+        parts.append(_judge_part(part, ex, probes, results, charged, expected))
+    if ctx.train:
+        stuck = [p for p in spec.TRAINING_NEEDS if charged.get(p, ("",))[0] == "timeout"]
+        if stuck:    # it would only hang again, for the whole training time limit
+            parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
+                                     "timeout", [f"training needs your {', '.join(stuck)} code, which took too long"]))
+        else:
+            parts.append(_train_cached(root, ex, ctx.limits["train"]))
+    else:
+        flags.append("training-skipped")
+        parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
+                                 "missing", ["training was not run (train=False)"]))
+    return parts
 
 
 def _judge_part(part, ex, probes, results, charged, expected) -> PartVerdict:
@@ -405,6 +444,7 @@ def _judge_training(info, got, failure) -> PartVerdict:
     return verdict
 
 
-if __name__ == "__main__":   # python -m autograder.verdict NOTEBOOK [SOURCE]
-    v = grade_notebook(sys.argv[1], source=sys.argv[2] if len(sys.argv) > 2 else None)
+if __name__ == "__main__":   # python -m autograder.verdict NOTEBOOK [ASSIGNMENT [SOURCE]]
+    v = grade_notebook(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "mlp",
+                       source=sys.argv[3] if len(sys.argv) > 3 else None)
     print(v.to_json())

@@ -80,11 +80,11 @@ def test_cross_entropy_diagnoses(part, value, score, text):
     ({"std_local.ds/dv": 0.5}, "std_local", 8 * 10 / 11, "1/(2√v)"),
     ({"std_local.dq1/dd1": 4.0}, "std_local", 8 * 10 / 11, "negative"),
     ({"std_local.dd1/dm": 1.0}, "std_local", 8 * 10 / 11, "−1"),
-    ({"std_grad.m": -0.5}, "std_backward", 10 * 8 / 9, "add the two"),
-    ({"std_grad.x1": -1.0}, "std_backward", 10 * 8 / 9, "is wrong"),
-    ({"std_grad.x1": ...}, "std_backward", 10 * 8 / 9, "not a number"),
+    ({"std_grad.m": -0.5}, "std_backward", 10 * 7 / 8, "add the two"),
+    ({"std_grad.x1": -1.0}, "std_backward", 10 * 7 / 8, "is wrong"),
+    ({"std_grad.x1": ...}, "std_backward", 10 * 7 / 8, "not filled in"),
     # An error carried forward is named as such.
-    ({"std_local.ds/dv": 0.5, "std_grad.v": 0.5}, "std_backward", 10 * 8 / 9, "fix std_local first"),
+    ({"std_local.ds/dv": 0.5, "std_grad.v": 0.5}, "std_backward", 10 * 7 / 8, "fix std_local first"),
 ])
 def test_std_diagnoses(changes, part, score, text):
     verdict = _answers(**changes)[part]

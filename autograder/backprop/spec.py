@@ -10,11 +10,13 @@ bring back plain numbers only:
   comes back as ``case<i>`` and every array argument after the call as
   ``case<i>.arg<j>`` (to see whether the function modified its input).
 
-``run_probe`` below is the in-process reference of both kinds: the trusted
-side uses it on the SOURCE notebook's own solution cells to get the expected
-values, and the tests use it on mistaken implementations.  Everything the
-grader decides happens in the ``judge_*`` functions, which take the flat dict
-of floats/arrays the driver reported and never any object from the student.
+``run_probe`` below is the in-process reference of both kinds (the tests use
+it on mistaken implementations).  The expected values are what the SOURCE
+notebook's own solution cells give on the same probes (``expected``: the
+pipeline runs them through the driver in a trusted process); the constants
+here only name mistakes.  Everything the grader decides happens in the
+``judge_*`` functions, which take the flat dicts of floats/arrays the driver
+reported and never any object from the student.
 
 Tolerances: rtol 1e-3 for the cross-entropies (students round to 3-4 digits),
 atol 1e-3 for the graph values (all are small exact numbers), rtol 1e-5 for
@@ -38,6 +40,13 @@ CELL_IDS = {"ce_softmax": "ce-softmax-tests", "ce_normalized": "ce-normalized-te
             "relative_error": "relative-error-tests"}
 # Solution cells the driver must run (after the source notebook's `setup`).
 SOLUTION_CELLS = ("ce-values", "std-values", "centered-difference", "relative-error")
+# The solution cell each part is answered in, and the probe that reads the answer.
+CELL_OF = {"ce_softmax": "ce-values", "ce_normalized": "ce-values", "std_forward": "std-values",
+           "std_local": "std-values", "std_backward": "std-values",
+           "centered_difference": "centered-difference", "relative_error": "relative-error"}
+PROBE_OF = {"ce_softmax": "ce_answers", "ce_normalized": "ce_answers", "std_forward": "std_answers",
+            "std_local": "std_answers", "std_backward": "std_answers",
+            "centered_difference": "centered_difference", "relative_error": "relative_error"}
 
 # The given data, as in the setup cell (a test checks that they agree).
 OUTPUTS = np.array([[0.65, 0.43, 0.11], [0.05, 0.51, 0.18], [0.33, 0.21, 0.72]])
@@ -50,6 +59,8 @@ STD_KEYS = {
                   "dq1/dd1", "dq2/dd2", "dv/dq1", "dv/dq2", "ds/dv"),
     "std_grad": ("s", "v", "q1", "q2", "d1", "d2", "m", "x1", "x2"),
 }
+# Entries the student copy already fills in: checked, but they earn nothing.
+GIVEN = {"std_grad": ("s",)}
 
 # Test functions for centered_difference, sent as source text: a function can't
 # cross the sandbox boundary, and these are ours, not the student's.
@@ -85,12 +96,15 @@ def probes() -> list[dict]:
     for i, (a, b) in enumerate(RE_CASES):
         arrays[f"re{i}.a.npy"], arrays[f"re{i}.b.npy"] = a, b
         re_cases.append({"args": [{"file": f"re{i}.a.npy"}, {"file": f"re{i}.b.npy"}]})
+    # One probe per solution cell: a value that hangs when read costs only its own cell's parts.
     return [
-        {"name": "answers", "kind": "values",
-         "names": ["ce_softmax", "ce_normalized", *STD_KEYS], "needs": []},
-        {"name": "centered_difference", "kind": "call", "function": "centered_difference",
-         "cases": cd_cases, "needs": ["centered_difference"], "arrays": arrays},
-        {"name": "relative_error", "kind": "call", "function": "relative_error",
+        {"name": "ce_answers", "part": "ce-values", "kind": "values",
+         "names": ["ce_softmax", "ce_normalized"], "needs": []},
+        {"name": "std_answers", "part": "std-values", "kind": "values", "names": list(STD_KEYS), "needs": []},
+        {"name": "centered_difference", "part": "centered-difference", "kind": "call",
+         "function": "centered_difference", "cases": cd_cases, "needs": ["centered_difference"],
+         "arrays": arrays},
+        {"name": "relative_error", "part": "relative-error", "kind": "call", "function": "relative_error",
          "cases": re_cases, "needs": ["relative_error"]},
     ]
 
@@ -210,8 +224,9 @@ _CE_HINT = {"softmax": "passes each output row through softmax first",
             "normalized": "divides each output row by its sum"}
 
 
-def judge_ce(part: str, got: dict) -> PartVerdict:
-    """part is 'ce_softmax' or 'ce_normalized'; got is the 'answers' probe output."""
+def judge_ce(part: str, got: dict, mine_expected: dict) -> PartVerdict:
+    """part is 'ce_softmax' or 'ce_normalized'; got is the 'ce_answers' probe output,
+    mine_expected the same probe on the source's solution."""
     conv = "softmax" if part == "ce_softmax" else "normalized"
     other = "normalized" if conv == "softmax" else "softmax"
     pts = POINTS[part]
@@ -225,7 +240,7 @@ def judge_ce(part: str, got: dict) -> PartVerdict:
                             "(average the per-sample losses)"])
     v = float(value)
     variants = ce_variants()
-    want = variants[conv]["right"]
+    want = float(mine_expected[part])
     if not math.isfinite(v):
         return PartVerdict(part, 0, pts, "failed", [f"✗ {part} = {v}: not a finite number"])
     if math.isclose(v, want, rel_tol=1e-3):
@@ -235,7 +250,8 @@ def judge_ce(part: str, got: dict) -> PartVerdict:
             msg = _CE_MESSAGES[mistake].format(name=part, got=v, want=want)
             return PartVerdict(part, pts if mistake == "sum" else 0, pts,
                                "passed" if mistake == "sum" else "failed", [msg])
-    if any(math.isclose(v, variants[other][m], rel_tol=1e-3) for m in ("right", "sum")):
+    if any(math.isclose(v, variants[other][m], rel_tol=1e-3) for m in ("right", "sum")) and \
+            not math.isclose(want, variants[other]["right"], rel_tol=1e-3):
         msg = _CE_MESSAGES["other_convention"].format(name=part, got=v, hint=_CE_HINT[conv])
         return PartVerdict(part, 0, pts, "failed", [msg])
     return PartVerdict(part, 0, pts, "failed",
@@ -252,7 +268,18 @@ def std_reference(x1: float = X1, x2: float = X2) -> dict[str, dict[str, float]]
             "std_grad": {k: vals["grad"][k] for k in STD_KEYS["std_grad"]}}
 
 
-def _std_mistake(table: str, key: str, got: float, mine: dict) -> str:
+# The entries each std_grad entry is computed from by the chain rule.
+CHAIN_INPUTS = {
+    "v": ("std_grad.s", "std_local.ds/dv"),
+    "q1": ("std_grad.v", "std_local.dv/dq1"), "q2": ("std_grad.v", "std_local.dv/dq2"),
+    "d1": ("std_grad.q1", "std_local.dq1/dd1"), "d2": ("std_grad.q2", "std_local.dq2/dd2"),
+    "m": ("std_grad.d1", "std_local.dd1/dm", "std_grad.d2", "std_local.dd2/dm"),
+    "x1": ("std_grad.d1", "std_local.dd1/dx1", "std_grad.m", "std_local.dm/dx1"),
+    "x2": ("std_grad.d2", "std_local.dd2/dx2", "std_grad.m", "std_local.dm/dx2"),
+}
+
+
+def _std_mistake(table: str, key: str, got: float, mine: dict, expected: dict) -> str:
     """Name the usual slips for one wrong entry; '' when we don't recognise it."""
     close = lambda a, b: math.isclose(a, b, abs_tol=1e-3)  # noqa: E731
     hints = {
@@ -278,10 +305,16 @@ def _std_mistake(table: str, key: str, got: float, mine: dict) -> str:
         if t == table and k == key and close(got, value):
             return hint
     if table == "std_grad" and key != "s":
-        # A wrong total that follows from the student's own wrong local gradients.
+        # A wrong total that follows from the student's own wrong entries: name where the error is.
         own = _chain(mine)
         if key in own and own[key] is not None and close(got, own[key]):
-            return "follows from your local gradients by the chain rule: fix std_local first"
+            wrong = [label for label in CHAIN_INPUTS[key]
+                     if label in mine and not close(mine[label], float(expected[label]))]
+            if any(w.startswith("std_local.") for w in wrong):
+                return "follows from your local gradients by the chain rule: fix std_local first"
+            if wrong:
+                names = ", ".join(f"std_grad[{w.split('.', 1)[1]!r}]" for w in wrong)
+                return f"follows by the chain rule from your {names}: fix that first"
     return ""
 
 
@@ -301,32 +334,37 @@ def _chain(mine: dict) -> dict:
         return {}
 
 
-def judge_std(part: str, got: dict) -> PartVerdict:
-    """part: std_forward | std_local | std_backward. Partial credit per entry."""
+def judge_std(part: str, got: dict, expected: dict) -> PartVerdict:
+    """part: std_forward | std_local | std_backward. Partial credit per entry, except
+    for entries the student copy gives (they are checked but earn nothing).
+    ``expected``: the 'std_answers' probe on the source's solution."""
     table = "std_grad" if part == "std_backward" else part
     pts = POINTS[part]
-    want = std_reference()[table]
+    want = {key: float(expected[f"{table}.{key}"]) for key in STD_KEYS[table]}
     mine = {k: float(v) for k, v in got.items() if "!" not in k and np.shape(v) == ()}
-    right, messages = 0, []
+    scored = [k for k in want if k not in GIVEN.get(table, ())]
+    right, messages = set(), []
     for key, value in want.items():
         label = f"{table}.{key}"
         if label not in mine:
-            why = got.get(f"{label}!bad", "not filled in")
+            why = got.get(f"{label}!bad")
+            why = "not filled in (still ...)" if why is None or "ellipsis" in why else why
             messages.append(f"✗ {table}[{key!r}]: {why}")
         elif math.isclose(mine[label], value, abs_tol=1e-3):
-            right += 1
+            right.add(key)
         else:
-            hint = _std_mistake(table, key, mine[label], mine)
+            hint = _std_mistake(table, key, mine[label], mine, expected)
             messages.append(f"✗ {table}[{key!r}] = {mine[label]:g} is wrong" + (f": {hint}" if hint else ""))
     if f"{table}!missing" in got:
         return PartVerdict(part, 0, pts, "missing", [f"✗ {table} is not defined"])
-    score = round(pts * right / len(want), 2)
-    if right == len(want):
-        messages = [f"✓ {table}: all {len(want)} entries right"]
-    return PartVerdict(part, score, pts, "passed" if right == len(want) else "failed", messages)
+    if len(right) == len(want):
+        return PartVerdict(part, pts, pts, "passed", [f"✓ {table}: all {len(want)} entries right"])
+    score = round(pts * len(right.intersection(scored)) / len(scored), 2)
+    return PartVerdict(part, score, pts, "failed", messages)
 
 
 def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
+    """exact: the source solution's answer on case i (its centered difference)."""
     fname, x, h = CD_CASES[i]
     f = eval(FUNCTIONS[fname][0], {"np": np})  # noqa: S307 - our own text
     forward = np.array([(f(x + h * e) - f(x)) / h for e in np.eye(x.size).reshape(x.size, *x.shape)])
@@ -340,16 +378,15 @@ def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
     return ""
 
 
-def judge_centered_difference(got: dict) -> PartVerdict:
+def judge_centered_difference(got: dict, expected: dict) -> PartVerdict:
+    """expected: the source solution's results on the same cases."""
     part, pts = "centered_difference", POINTS["centered_difference"]
     if not got or all("!" in k for k in got):
         msg = next(iter(got.values()), "not defined") if got else "not defined"
         return PartVerdict(part, 0, pts, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
     messages, right = [], 0
     for i, (fname, x, h) in enumerate(CD_CASES):
-        exact = FUNCTIONS[fname][1](x)
-        if i == 3:  # h = 0.1 on a cubic: the centered difference is exactly 3x² + h²
-            exact = 3 * x ** 2 + h ** 2
+        exact = np.asarray(expected[f"case{i}"])   # at h = 0.1 on the cubic: 3x² + h², not 3x²
         where = f"{fname} at shape {x.shape}, h={h:g}"
         if f"case{i}!error" in got:
             messages.append(f"✗ {where}: {got[f'case{i}!error']}")
@@ -359,7 +396,8 @@ def judge_centered_difference(got: dict) -> PartVerdict:
             messages.append(f"✗ {where}: returned shape {None if result is None else result.shape}, "
                             f"want {x.shape} (one derivative per entry of x)")
             continue
-        if not np.allclose(got.get(f"case{i}.arg1", x), x):
+        after = got.get(f"case{i}.arg1", x)
+        if np.shape(after) != x.shape or not np.allclose(after, x):
             messages.append(f"✗ {where}: x was changed by the call — restore each entry after "
                             "perturbing it (or work on a copy)")
             continue
@@ -369,14 +407,10 @@ def judge_centered_difference(got: dict) -> PartVerdict:
             hint = _cd_mistakes(i, result, exact)
             messages.append(f"✗ {where}: wrong values" + (f" — {hint}" if hint else ""))
     score = round(pts * right / len(CD_CASES), 2)
+    messages.sort(key=lambda m: " — " not in m)     # a named mistake first
     if right == len(CD_CASES):
         messages = [f"✓ centered_difference right on all {len(CD_CASES)} cases"]
     return PartVerdict(part, score, pts, "passed" if right == len(CD_CASES) else "failed", messages)
-
-
-def relative_error_reference(a, b) -> float:
-    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
-    return 0.0 if scale == 0 else float(np.max(np.abs(a - b)) / scale)
 
 
 def _elementwise_relative_error(a, b) -> float:
@@ -386,13 +420,14 @@ def _elementwise_relative_error(a, b) -> float:
     return float(np.max(np.abs(a - b)[nonzero] / scale[nonzero]))
 
 
-def judge_relative_error(got: dict) -> PartVerdict:
+def judge_relative_error(got: dict, expected: dict) -> PartVerdict:
+    """expected: the source solution's results on the same cases."""
     part, pts = "relative_error", POINTS["relative_error"]
     if not got:
         return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: not defined"])
     messages, right = [], 0
     for i, (a, b) in enumerate(RE_CASES):
-        want = relative_error_reference(a, b)
+        want = float(np.asarray(expected[f"case{i}"]).reshape(()))
         label = f"relative_error({a.tolist()}, {b.tolist()})"
         if f"case{i}!error" in got:
             messages.append(f"✗ {label}: {got[f'case{i}!error']}")
@@ -411,34 +446,43 @@ def judge_relative_error(got: dict) -> PartVerdict:
             messages.append(f"✗ {label} = {r:.3g}: divide by the largest magnitude of the whole "
                             "arrays, not entry by entry (a tiny entry must not dominate)")
         else:
-            messages.append(f"✗ {label} = {r:.6g}, want {want:.6g}")
+            messages.append(f"✗ {label} = {r:.6g} is wrong: max |a − b| divided by the largest |entry| "
+                            "of a and b")
     score = round(pts * right / len(RE_CASES), 2)
     if right == len(RE_CASES):
         messages = [f"✓ relative_error right on all {len(RE_CASES)} cases"]
     return PartVerdict(part, score, pts, "passed" if right == len(RE_CASES) else "failed", messages)
 
 
-def judge(results: dict[str, dict]) -> list[PartVerdict]:
-    """results: probe name -> flat dict the driver reported. One verdict per part."""
-    answers = results.get("answers", {})
-    return [judge_ce("ce_softmax", answers), judge_ce("ce_normalized", answers),
-            judge_std("std_forward", answers), judge_std("std_local", answers),
-            judge_std("std_backward", answers),
-            judge_centered_difference(results.get("centered_difference", {})),
-            judge_relative_error(results.get("relative_error", {}))]
+def judge(results: dict[str, dict], expected: dict[str, dict]) -> list[PartVerdict]:
+    """results: probe name -> flat dict the driver reported for the student;
+    expected: the same for the source notebook's solution. One verdict per part."""
+    ce, std = results.get("ce_answers", {}), results.get("std_answers", {})
+    return [judge_ce("ce_softmax", ce, expected["ce_answers"]),
+            judge_ce("ce_normalized", ce, expected["ce_answers"]),
+            judge_std("std_forward", std, expected["std_answers"]),
+            judge_std("std_local", std, expected["std_answers"]),
+            judge_std("std_backward", std, expected["std_answers"]),
+            judge_centered_difference(results.get("centered_difference", {}),
+                                      expected["centered_difference"]),
+            judge_relative_error(results.get("relative_error", {}), expected["relative_error"])]
 
 
-def grade_namespace(ns: dict) -> list[PartVerdict]:
-    """Run the probes in-process on a namespace and judge: for tests and for the
-    reference (never on student code: that goes through the sandbox)."""
+def run_probes(ns: dict) -> dict[str, dict]:
+    """Every probe in-process on a namespace (what the driver would report, flattened)."""
     arrays = probe_arrays()
-    results = {}
-    for probe in probes():
-        if all(name in ns for name in probe.get("needs", [])):
-            results[probe["name"]] = run_probe(ns, probe, arrays)
-        else:
-            results[probe["name"]] = {}
-    return judge(results)
+    return {probe["name"]: run_probe(ns, probe, arrays) if all(n in ns for n in probe.get("needs", [])) else {}
+            for probe in probes()}
+
+
+def grade_namespace(ns: dict, expected: dict | None = None) -> list[PartVerdict]:
+    """Run the probes in-process on a namespace and judge: for tests only (student
+    code goes through the sandbox).  ``expected`` defaults to the source notebook's
+    solution run in-process."""
+    if expected is None:
+        from autograder.reference import reference_namespace
+        expected = run_probes(reference_namespace("backprop"))
+    return judge(run_probes(ns), expected)
 
 
 def from_driver(info: dict, arrays: dict) -> dict:
@@ -449,11 +493,17 @@ def from_driver(info: dict, arrays: dict) -> dict:
     whose function is not defined (stage "lookup") yields ``{}``."""
     if info.get("status") == "error" and info.get("stage") == "lookup":
         return {}
+    # The driver shares its process with the student's code, so these fields may be forged:
+    # take only the shapes described above, as short strings.
+    def table(key, kind):
+        value = info.get(key)
+        return value if isinstance(value, kind) else kind()
+
     flat = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
-    for key, message in (info.get("bad_outputs") or {}).items():
-        flat[f"{key}!bad"] = message
-    for name in info.get("missing") or []:
-        flat[f"{name}!missing"] = "not defined"
-    for i, message in (info.get("case_errors") or {}).items():
-        flat[f"case{i}!error"] = message
+    for key, message in table("bad_outputs", dict).items():
+        flat[f"{str(key)[:120]}!bad"] = str(message)[:300]
+    for name in table("missing", list):
+        flat[f"{str(name)[:120]}!missing"] = "not defined"
+    for i, message in table("case_errors", dict).items():
+        flat[f"case{str(i)[:10]}!error"] = str(message)[:300]
     return flat

@@ -222,8 +222,57 @@ def probe_train_mlp(ns, job, p: dict, rec: Probe) -> None:
         rec.fail(stage, exc)
 
 
+MAX_DICT_ENTRIES = 64     # a student's dict is reported entry by entry; more is not an answer
+
+
+def probe_values(ns, job, p: dict, rec: Probe) -> None:
+    """Variables the student assigned: a number as ``<name>``, a dict of numbers as
+    ``<name>.<key>``.  What is not a number goes to info["bad_outputs"] (via put),
+    names never assigned to info["missing"]."""
+    missing = rec.info.setdefault("missing", [])
+    for name in p["names"]:
+        if name not in ns:
+            missing.append(name)
+            continue
+        value = ns[name]
+        if isinstance(value, dict):
+            for key, v in list(value.items())[:MAX_DICT_ENTRIES]:
+                rec.put(f"{name}.{str(key)[:80]}", v)
+        else:
+            rec.put(name, value)
+
+
+def _call_arg(job, spec):
+    """A case argument: {"file"} an input array, {"expr"} the GRADER's own test function
+    (request text, never anything the student wrote), anything else a JSON number."""
+    if isinstance(spec, dict) and "file" in spec:
+        return np.array(_load(job, spec["file"]), dtype=np.float64)
+    if isinstance(spec, dict) and "expr" in spec:
+        return eval(spec["expr"], {"np": np})  # noqa: S307 - the trusted request's text
+    return spec
+
+
+def probe_call(ns, job, p: dict, rec: Probe) -> None:
+    """Call a student function on each case: result as ``case<i>``, each array argument
+    as it is after the call as ``case<i>.arg<j>`` (did the function change its input?),
+    a case that raises or returns no numbers in info["case_errors"][i]; the next case
+    still runs."""
+    fn = ns[p["function"]]
+    errors = rec.info.setdefault("case_errors", {})
+    for i, case in enumerate(p["cases"]):
+        args = [_call_arg(job, a) for a in case["args"]]
+        try:
+            rec.arrays[f"case{i}"] = _array(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: one case, not the run
+            errors[str(i)] = _student_trace(exc)
+        for j, arg in enumerate(args):
+            if isinstance(arg, np.ndarray):
+                rec.put(f"case{i}.arg{j}", arg)
+
+
 KINDS = {"module": probe_module, "init": probe_init, "loss": probe_loss,
-         "optimizer": probe_optimizer, "train_mlp": probe_train_mlp}
+         "optimizer": probe_optimizer, "train_mlp": probe_train_mlp,
+         "values": probe_values, "call": probe_call}
 
 
 # ---------------------------------------------------------------- main
@@ -269,7 +318,7 @@ def main(request_path: Path, job: Path) -> None:
         rec = Probe(out, p["name"])
         absent = [c for c in p.get("needs", [p.get("class")]) if c not in ns]
         if absent:
-            failed = cells.get(p["part"], {}).get("error") or next(
+            failed = cells.get(p.get("part"), {}).get("error") or next(
                 (c["error"] for c in cells.values() if c.get("error")), None)
             rec.info.update(status="error", stage="lookup",
                             error=f"{', '.join(absent)} is not defined" + (f": your cell failed with {failed}" if failed else ""))

@@ -22,8 +22,8 @@ and says what the report must show:
 
 Attack code may use {COURSE} (the course folder of the run: its gradebook.db,
 other students' work), {ROOT} (the repository), {CACHE} (the grader's shared MNIST
-cache) and {LABELS} (the real MNIST test labels as a literal list); the test fills
-them in.  Bounded everywhere: 200 forks at most, an 8 GiB array against a 2 GiB
+cache), {LABELS} (the real MNIST test labels as a literal list) and {WEIGHTS} (a
+784-128-10 network trained elsewhere, float16, base64); the test fills them in.  Bounded everywhere: 200 forks at most, an 8 GiB array against a 2 GiB
 limit, daemons that give up after a few minutes.
 """
 from __future__ import annotations
@@ -73,6 +73,17 @@ class Linear(Module):
         self.db = grad_out.sum(axis=0)
         return grad_out @ self.W
 ''',
+    # ignores the gradient: nothing ever learns
+    "sgd": '''
+class SGD(Optimizer):
+    def __init__(self, lr, momentum=0.0, weight_decay=0.0):
+        super().__init__(lr)
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def update(self, key, param, grad):
+        return param
+''',
 }
 
 # Free (ungraded) cells made cheap in every submission: the in-kernel run would otherwise train
@@ -98,6 +109,7 @@ class Case:
     stopped_by: str
     add: list = field(default_factory=list)   # (after cell id, new code cell source)
     why: str = ""
+    known_gap: bool = False                   # the attack still earns points: documented, flagged, xfail
 
 
 def after(part: str, attack: str) -> dict:
@@ -237,14 +249,18 @@ print(f"forked {len(_children)}")
 '''
 
 WRITE_OUTSIDE = '''
-_targets = ["{COURSE}/gradebook.db", "{COURSE}/archive/reference/mlp/planted.ipynb",
-            "{COURSE}/work/reference/mlp/mlp/run/notebook.ipynb", "{COURSE}/feedback/reference/mlp/feedback.html",
-            "{CACHE}/mnist-train-y.npy", "{CACHE}/planted.npy", "/tmp/../{COURSE}/gradebook.db"]
+import glob
+_MARK = ("PWN" + "ED-" + "7781").encode()     # assembled at run time: the test looks for it everywhere
+_targets = ["{COURSE}/gradebook.db", "{COURSE}/archive/honest-reference/mlp/planted.ipynb",
+            "{COURSE}/feedback/honest-reference/mlp/feedback.html", "{CACHE}/mnist-train-y.npy",
+            "{CACHE}/planted.npy", "/tmp/../{COURSE}/gradebook.db"]
+_targets += glob.glob("{COURSE}/work/*/mlp/mlp/*") + glob.glob("{COURSE}/work/*/mlp/mlp/*/*")   # other jobs
+_targets += [d + "/planted" for d in glob.glob("/tmp/*")]                                    # /tmp of other jobs
 _wrote = []
 for _path in _targets:
     try:
         with open(_path, "ab") as _fh:
-            _fh.write(b"\\n# pwned by write-outside\\n")
+            _fh.write(_MARK)
         _wrote.append(_path)
     except Exception as _exc:
         pass
@@ -318,10 +334,14 @@ test_loss, test_acc = nnkit.evaluate(model, loss, x_test, y_test)
 print(f"test accuracy {test_acc:.2%}")
 '''
 
+MARK = "PWN" "ED-7781"      # what write-outside and the daemon write wherever they can
+DAEMON_MARKER = "4242.5"     # a second daemon execs `sleep 4242.5`: no Python, no folder in its command line
 DAEMON = '''
 import os, time
 if os.fork() == 0:
     os.setsid()
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["sleep", "4242.5"])
     if os.fork() == 0:                        # the grandchild: no parent, own session
         time.sleep(25)
         for _ in range(60):                   # bounded: gives up after about four minutes
@@ -334,7 +354,7 @@ if os.fork() == 0:
                 pass
             try:
                 with open("{COURSE}/gradebook.db", "ab") as _fh:
-                    _fh.write(b"pwned by a daemon")
+                    _fh.write(("PWN" + "ED-" + "7781").encode())
             except Exception:
                 pass
             time.sleep(4)
@@ -367,6 +387,45 @@ except NameError:                              # in the driver: look like the gr
         except OSError:
             pass
     os._exit(1)
+'''
+
+ML_LIBRARY = '''
+from sklearn.neural_network import MLPClassifier
+_shortcut = MLPClassifier(hidden_layer_sizes=(128,), activation="relu")
+'''
+
+# Weights trained elsewhere (the test trains them with the source's own solution, a stand-in for a
+# friend's notebook or a library), embedded as float16 and swapped in by the constructor; the
+# optimizer is broken, so nothing the grader's training loop does changes them.
+PRETRAINED_LINEAR = '''
+import base64
+_BLOB = np.frombuffer(base64.b64decode("{WEIGHTS}"), dtype=np.float16).astype(np.float64)
+_PRETRAINED, _at = {}, 0
+for _shape in ((784, 128), (128,), (128, 10), (10,)):
+    _n = int(np.prod(_shape))
+    _PRETRAINED.setdefault(_shape[0] if len(_shape) == 2 else "b" + str(_shape[0]), _BLOB[_at:_at + _n].reshape(_shape))
+    _at += _n
+
+class Linear(Module):
+    param_names = ("W", "b")
+
+    def __init__(self, in_features, out_features, init_std=0.01, rng=None):
+        super().__init__()
+        rng = nnkit.rng() if rng is None else np.random.default_rng(rng)
+        self.W = rng.normal(0.0, init_std, size=(in_features, out_features))
+        self.b = np.zeros(out_features)
+        if (in_features, out_features) in ((784, 128), (128, 10)):
+            self.W = _PRETRAINED[in_features].copy()
+            self.b = _PRETRAINED["b" + str(out_features)].copy()
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, grad_out):
+        self.dW = self.x.T @ grad_out
+        self.db = grad_out.sum(axis=0)
+        return grad_out @ self.W.T
 '''
 
 CASES = [
@@ -403,18 +462,25 @@ CASES = [
              "reaches the feedback; the driver's job folder has no notebook"),
     Case("forged-accuracy", {L: BROKEN[L], "evaluate-mlp": FORGED_ACC}, (L, TR), (REVIEW_TRAINING,),
          "out-of-process verdict"),
-    Case("label-lookup", {L: BROKEN[L], "evaluate-mlp": LABEL_LOOKUP}, (L, TR), (REVIEW_TRAINING,),
+    Case("label-lookup", {L: BROKEN[L], "evaluate-mlp": LABEL_LOOKUP}, (L, TR), (REVIEW_TRAINING, "suspicious: large-literal"),
          "out-of-process verdict (test set never enters the sandbox)"),
     Case("edited-test", {S: BROKEN[S], "sigmoid-tests": "pass"}, (S,), ("cells restored",), "check-restore"),
     Case("deleted-test", {S: BROKEN[S], "sigmoid-tests": REMOVE}, (S,), ("cells restored",), "check-restore"),
-    Case("forged-done-marker", after(S, FORGED_DONE), (S,), ("suspicious: process-exit",),
+    Case("forged-done-marker", after(S, FORGED_DONE), (S,), ("suspicious: process-exit", "suspicious: environment-probe"),
          "out-of-process verdict (fixed: a probe without a result is never a pass)",
          why="before the fix every part whose probes had not run yet passed: 66 points for no code"),
-    Case("forged-setup-marker", after(S, FORGED_SETUP), (S,), ("suspicious: ipython-input-transformer", REVIEW_SIGMOID),
+    Case("forged-setup-marker", after(S, FORGED_SETUP), (S,), ("suspicious: ipython-input-transformer", "suspicious: environment-probe", REVIEW_SIGMOID),
          "out-of-process verdict (fixed: driver failure confirmed by a trusted run; a failed verdict zeroes "
          "in-kernel scores)",
          why="before the fix the grader raised 'setup cell failed', the verdict was dropped and the forged "
              "in-kernel scores (all passing) became the grade"),
+    Case("ml-library", after(S, ML_LIBRARY), (S,), ("suspicious: ml-library",), "scan (flag for a human)",
+         why="sklearn's MLPClassifier is exactly the graded 784-128-10 ReLU network: a training part "
+             "earned by a library instead of the student's classes needs a human to see it"),
+    Case("pretrained-weights", {L: PRETRAINED_LINEAR, "sgd": BROKEN["sgd"]}, ("sgd", TR), ("suspicious: large-literal",),
+         "scan only (flag for a human): NOT stopped", known_gap=True,
+         why="the training part trusts whatever weights the sandbox hands back; weights trained elsewhere "
+             "and embedded in the notebook pass with an optimizer that never learns"),
     Case("detached-daemon", after(S, DAEMON), (S,), ("suspicious: fork", "suspicious: process-control"),
          "sandbox (pid namespace: init kills the namespace)"),
 ]

@@ -1,0 +1,127 @@
+"""The `backprop` verdict engine against its corpus (tests/corpus/backprop/cases.py).
+
+Every submission is built at test time from source/backprop/backprop.ipynb and
+graded end to end: extraction, the sandboxed driver (``values`` and ``call``
+probes), and judging against the source's own solution run.  About a second a
+submission; graded once per session in a small process pool, marked slow.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.backprop import spec
+from autograder.verdict import grade_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus" / "backprop"
+STUDENT_COPY = ROOT / "assignments" / "backprop" / "backprop.ipynb"
+
+
+def _load(name: str, path: Path):
+    if name not in sys.modules:
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module          # dataclasses need the module registered
+        module_spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+cases = _load("backprop_corpus_cases", CORPUS / "cases.py")
+WRONG = {c.name: c for c in cases.WRONG}
+VALID = {c.name: c for c in cases.VALID}
+
+
+def _student_copy(out: Path) -> Path:
+    """assignments/backprop as released; generated the way nbgrader does when not there."""
+    if STUDENT_COPY.exists():
+        return STUDENT_COPY
+    nb = nbformat.read(cases.SOURCE, as_version=4)
+    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
+            stub = r"\1# YOUR CODE HERE\n\1raise NotImplementedError()"
+            cell.source = pattern.sub(stub, cell.source)
+    nbformat.write(nb, out)
+    return out
+
+
+def _grade(job: tuple) -> tuple:
+    name, path = job
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return name, grade_notebook(path, "backprop")
+
+
+@pytest.fixture(scope="session")
+def verdicts(tmp_path_factory):
+    """name -> Verdict for every case, the reference and the untouched student copy."""
+    tmp = tmp_path_factory.mktemp("backprop-corpus")
+    jobs = [("reference", cases.build(None, tmp / "reference.ipynb")),
+            ("student_copy", _student_copy(tmp / "student_copy.ipynb"))]
+    for name, case in {**WRONG, **VALID}.items():
+        jobs.append((name, cases.build(case.edits, tmp / f"{name}.ipynb")))
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(_grade, jobs))
+
+
+@pytest.mark.slow
+def test_reference_gets_full_marks(verdicts):
+    v = verdicts["reference"]
+    assert v.score == v.max_score == sum(spec.POINTS.values()), [(p.part, p.messages) for p in v.parts]
+    assert [p.cell_id for p in v.parts] == [spec.CELL_IDS[p] for p in spec.POINTS]
+
+
+@pytest.mark.slow
+def test_untouched_student_copy_gets_nothing(verdicts):
+    v = verdicts["student_copy"]
+    assert [(p.part, p.score) for p in v.parts] == [(p, 0.0) for p in spec.POINTS]
+    assert all(p.status in ("error", "failed", "missing") for p in v.parts), [(p.part, p.status) for p in v.parts]
+    assert any("NotImplementedError" in m for m in v.part("ce_softmax").messages)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_wrong_submission_loses_its_parts(verdicts, name):
+    case, v = WRONG[name], verdicts[name]
+    for part in v.parts:
+        if part.part in case.loses:
+            assert part.score < part.max_score and part.status != "passed", f"{part.part}: {part.messages}"
+        else:
+            assert part.score == part.max_score, f"{part.part} should be full marks: {part.messages}"
+    first = v.part(case.loses[0])
+    assert any(case.phrase in m for m in first.messages), first.messages
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(VALID))
+def test_valid_submission_gets_full_marks(verdicts, name):
+    v = verdicts[name]
+    assert v.score == v.max_score, [(p.part, p.messages) for p in v.parts if p.score < p.max_score]
+
+
+@pytest.mark.slow
+def test_messages_never_show_expected_values(verdicts):
+    # No number in a failed part's messages is one of that part's expected answers (the student's
+    # own value may be quoted: -0.849 for a forgotten minus, another part's answer for a swap).
+    secrets = {"ce_softmax": (0.8489720, 2.5469160), "ce_normalized": (0.5121972, 1.5365915),
+               "centered_difference": (12.01,)}
+    for name in WRONG:
+        for part in verdicts[name].parts:
+            if part.status == "passed":
+                continue
+            for message in part.messages:
+                numbers = [float(t) for t in re.findall(r"-?\d+\.\d+", message)]
+                assert not any(abs(n - want) < 2e-3 for n in numbers for want in secrets.get(part.part, ())), \
+                    (name, message)
+
+
+def test_corpus_is_big_enough():
+    assert len(WRONG) >= 8 and len(VALID) >= 3
+    assert set(spec.POINTS) <= {p for c in WRONG.values() for p in c.loses}   # every part has its mistakes
