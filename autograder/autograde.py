@@ -25,7 +25,7 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -364,6 +364,8 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     from .collect import current
 
     releases = register(course, assignment, settings.rebuild_gradebook)
+    if settings.seed is None:
+        settings = replace(settings, seed=course.grader_seed())
     source_hash = course.source_hash(assignment) + ":" + grader_hash(assignment)
     extra_files = [str(p) for p in sorted(course.source_dir(assignment).iterdir())
                    if p.is_file() and p.suffix != ".ipynb"]

@@ -59,6 +59,19 @@ class Course:
     def source_notebooks(self, assignment: str) -> list[Path]:
         return sorted(self.source_dir(assignment).glob("*.ipynb"))
 
+    def grader_seed(self) -> int:
+        """The course's secret seed for hidden test inputs, made once and kept.
+
+        Every student of a course meets the same hidden inputs (fair), a regrade
+        meets them again (reproducible), and no one outside the course folder
+        can predict them (the file is readable by the instructor only)."""
+        path = self.root / "grader-seed"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(str(int.from_bytes(os.urandom(4), "little")))
+        return int(path.read_text())
+
     def source_hash(self, assignment: str) -> str:
         """Changes whenever any file of the assignment's source changes: a regrade trigger."""
         digest = hashlib.sha256()
