@@ -1,8 +1,7 @@
 """The `mlp` verdict engine against its corpus (tests/corpus/mlp/cases.py).
 
 Every submission is built at test time from the assignment's source notebook
-(source/mlp/mlp.ipynb; a stand-in built from tests/corpus/mlp/solutions.py
-while it does not exist) and graded end to end: extraction, the sandboxed
+(source/mlp/mlp.ipynb) and graded end to end: extraction, the sandboxed
 driver, diagnosis and the training run.  Grading all cases takes minutes, so
 they are graded once per session in a process pool (or one by one on a
 pytest-xdist worker) and marked slow.
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,29 +44,15 @@ WRONG = {c.name: c for c in cases.WRONG}
 VALID = {c.name: c for c in cases.VALID}
 
 
-def source_notebook(tmp: Path) -> Path:
-    real = ROOT / "source" / "mlp" / "mlp.ipynb"
-    if real.exists():
-        return real
-    path = tmp / "source-standin.ipynb"
-    if not path.exists():
-        nbformat.write(cases.solutions.build_source(), path)
-    return path
+SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
+STUDENT_COPY = ROOT / "assignments" / "mlp" / "mlp.ipynb"   # as released, untouched
 
 
-def _solution_regions_removed(code: str) -> str:
-    """What nbgrader's student copy has: each BEGIN/END SOLUTION region → raise NotImplementedError()."""
-    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
-    return pattern.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", code)
-
-
-def build(source: Path, cells: dict | None, out: Path, *, student_copy: bool = False) -> Path:
+def build(source: Path, cells: dict | None, out: Path) -> Path:
     nb = nbformat.read(source, as_version=4)
     kept = []
     for cell in nb.cells:
         cid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
-        if student_copy and cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.cell_type == "code":
-            cell.source = _solution_regions_removed(cell.source)
         if cells and cid in cells:
             if cells[cid] is cases.REMOVE:
                 continue
@@ -89,9 +73,9 @@ def _grade(job: tuple) -> tuple:
 def verdicts(tmp_path_factory):
     """name -> Verdict for every case, the reference and the untouched student copy."""
     tmp = tmp_path_factory.mktemp("mlp-corpus")
-    source = source_notebook(tmp)
+    source = SOURCE
     jobs = [("reference", build(source, None, tmp / "reference.ipynb"), source),
-            ("student_copy", build(source, None, tmp / "student_copy.ipynb", student_copy=True), source)]
+            ("student_copy", STUDENT_COPY, source)]
     for name, case in {**WRONG, **VALID}.items():
         jobs.append((name, build(source, case.cells, tmp / f"{name}.ipynb"), source))
     if os.environ.get("PYTEST_XDIST_WORKER"):     # xdist spreads the tests: grade on demand

@@ -1,12 +1,8 @@
 """A plain, correct solution of every `mlp` part, one class per entry.
 
 The corpus cases are edits of these texts (never of the source notebook's own
-text, which its author may reformat).  ``build_source()`` makes a stand-in
-nbgrader source notebook from them, with the cell ids and metadata of
-docs/design.md, used only while ``source/mlp/mlp.ipynb`` does not exist.
+text, which its author may reformat).
 """
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 SETUP = """import numpy as np
 import nnkit
@@ -150,45 +146,3 @@ class SGD(Optimizer):
         return param - self.lr * v
 ''',
 }
-
-def _marked(code: str) -> str:
-    """Wrap each method body in BEGIN/END SOLUTION like an nbgrader source cell."""
-    out, lines = [], code.strip("\n").splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        out.append(line)
-        if line.lstrip().startswith("def "):
-            indent = " " * (len(line) - len(line.lstrip()) + 4)
-            body = []
-            i += 1
-            while i < len(lines) and (not lines[i].strip() or lines[i].startswith(indent)):
-                body.append(lines[i])
-                i += 1
-            while body and not body[-1].strip():
-                body.pop()
-            out += [indent + "### BEGIN SOLUTION", *body, indent + "### END SOLUTION", ""]
-            continue
-        i += 1
-    return "\n".join(out).rstrip() + "\n"
-
-
-def build_source() -> nbformat.NotebookNode:
-    def meta(grade_id, **kw):
-        base = {"grade": False, "solution": False, "locked": False, "task": False,
-                "schema_version": 3, "grade_id": grade_id}
-        base.update(kw)
-        return {"nbgrader": base}
-
-    cells = [new_markdown_cell("# MLP from scratch"),
-             new_code_cell(SETUP, id="setup", metadata=meta("setup", locked=True))]
-    for part, code in SOLUTIONS.items():
-        cells.append(new_code_cell(_marked(code), id=part, metadata=meta(part, solution=True)))
-        cells.append(new_code_cell(
-            f"# tests for {part}\n### BEGIN HIDDEN TESTS\npass\n### END HIDDEN TESTS\n",
-            id=f"{part}-tests", metadata=meta(f"{part}-tests", grade=True, locked=True, points=1)))
-    cells.append(new_code_cell("pass\n", id="training-tests",
-                               metadata=meta("training-tests", grade=True, locked=True, points=14)))
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                                                              "display_name": "Python 3",
-                                                              "language": "python"}})

@@ -1,0 +1,43 @@
+"""grade-all on each real assignment: the reference, the untouched student copy, a partly wrong one.
+
+Runs the same builder as `make demo`. The verdict engine of the assignment
+(autograder/<id>/engine.py), not the in-kernel run, decides every autograded cell.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autograder import demo
+from autograder.backprop import spec as backprop_spec
+from autograder.cli import main
+from autograder.mlp import spec as mlp_spec
+from autograder.pipeline import Course
+
+pytestmark = pytest.mark.slow
+
+# assignment, its autograded points (design.md / spec.POINTS), the test cells its verdict decides
+ASSIGNMENTS = [
+    ("mlp", 80, {f"{part}-tests" for part in mlp_spec.POINTS}),
+    ("backprop", 50, set(backprop_spec.CELL_IDS.values())),
+]
+
+
+@pytest.mark.parametrize("assignment, autograded_max, verdict_cells", ASSIGNMENTS)
+def test_reference_full_untouched_zero_partly_wrong_between(tmp_path, assignment, autograded_max, verdict_cells):
+    submissions, course = tmp_path / "submissions", tmp_path / "course"
+    broken = demo.build(assignment, submissions, Course.at(course))
+    assert len(broken) == 2
+    assert main(["grade-all", str(submissions), "--assignment", assignment, "--course", str(course),
+                 "--quiet"]) == 0
+    report = json.loads(sorted((course / "reports").glob("*.json"))[-1].read_text())
+    rows = {r["student"]: r for r in report["rows"]}
+    assert rows["reference"]["score"] == autograded_max, rows["reference"]
+    assert rows["untouched"]["score"] == 0, rows["untouched"]
+    assert 0 < rows["partly-wrong"]["score"] < autograded_max, rows["partly-wrong"]
+    for row in rows.values():
+        assert "grader error" not in row["flags"], row["problems"]
+        assert "needs manual grading" in row["flags"] or row["student"] == "untouched"
+    state = json.loads(Course.at(course).state_file("untouched", assignment).read_text())
+    assert {p["cell_id"] for p in state["verdict_parts"]} == verdict_cells
