@@ -3,7 +3,6 @@ import gzip
 import hashlib
 import os
 import stat
-import time
 import urllib.error
 
 import numpy as np
@@ -186,12 +185,10 @@ def test_n_validation_out_of_range(synthetic, isolated, monkeypatch, n_validatio
 def test_real_mnist_from_the_cache(monkeypatch):
     monkeypatch.setenv("NNKIT_OFFLINE", "1")
     data.clear_memory_cache()
-    start = time.perf_counter()
     try:
         d = data.load_mnist()
     except data.MnistUnavailableError:
         pytest.skip("MNIST is not in the cache here; run `make data` first")
-    seconds = time.perf_counter() - start
     sizes = {k: len(v[0]) for k, v in d.items()}
     assert sizes == {"train": 55000, "validation": 5000, "test": 10000}
     for x, y in d.values():
@@ -199,7 +196,6 @@ def test_real_mnist_from_the_cache(monkeypatch):
         assert x.min() == 0.0 and x.max() == 1.0
         assert set(np.unique(y)) == set(range(10))
     assert d["train"][1][:5].tolist() == [5, 0, 4, 1, 9]  # the well-known first labels
-    assert seconds < 20, f"loading MNIST from the cache took {seconds:.1f} s"
     # The second load reuses the parsed arrays and hands out fresh copies.
     d["test"][0][0, 0] = 7
     again = data.load_mnist()

@@ -60,8 +60,9 @@ class CountingSGD(toys.ToySGD):
 
 
 @pytest.mark.parametrize("fast, n, epochs, batch, steps, printed", [
-    ("1", 3000, 4, 100, 20, True),      # capped at 2,000 samples and 1 epoch
-    ("1", 500, 4, 100, 5, True),        # fewer samples than the cap: all kept, 1 epoch
+    ("1", 3000, 4, 100, 20, True),      # capped at 1,000 samples and 2 epochs
+    ("1", 500, 4, 100, 10, True),       # fewer samples than the cap: all kept, 2 epochs
+    ("1", 500, 1, 100, 5, True),        # fewer epochs than the cap: as asked
     ("", 500, 2, 100, 10, False),
     ("0", 450, 2, 100, 10, False),      # the last batch of each epoch has 50
 ])
@@ -74,7 +75,8 @@ def test_fast_mode_caps_samples_and_epochs(monkeypatch, capsys, fast, n, epochs,
     history = nnkit.train(mlp(), toys.ToySoftmaxCE(), optimizer, (x, y), epochs=epochs,
                           batch_size=batch, verbose=False)
     assert optimizer.steps == steps
-    assert len(history) == (1 if printed else epochs) and history.fast is printed
+    assert len(history) == (min(epochs, training.FAST_EPOCHS) if printed else epochs)
+    assert history.fast is printed
     out = capsys.readouterr().out
     assert ("NNKIT_FAST is set" in out) is printed
     if printed:

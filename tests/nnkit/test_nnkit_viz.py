@@ -1,5 +1,4 @@
 """nnkit.viz headless: never blocks, always returns figures, quickly."""
-import time
 
 import matplotlib
 import numpy as np
@@ -27,7 +26,6 @@ def test_headless_defaults():
 
 @pytest.mark.parametrize("live", [False, True, None])
 def test_dashboard_never_blocks_and_draws_a_figure(live):
-    start = time.perf_counter()
     dash = viz.Dashboard(live=live, title="toy run")
     assert dash.finish() is None  # nothing to draw yet
     h = training.History()
@@ -36,25 +34,23 @@ def test_dashboard_never_blocks_and_draws_a_figure(live):
         h.epochs, h.train_loss, h.train_acc = full.epochs, full.train_loss, full.train_acc
         h.val_loss, h.val_acc, h.seconds = full.val_loss, full.val_acc, full.seconds
         dash.update(h)
+    if not live:  # headless: nothing is drawn per epoch, one figure at the end
+        assert dash.figure is None
     fig = dash.finish()
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert [len(line.get_xdata()) for line in fig.axes[1].lines] == [5, 5]
     assert dash.finish() is fig
     if live:
         assert dash.widget.children[0].value[:8] == b"\x89PNG\r\n\x1a\n"
-    else:  # headless: one figure at the end, nothing per epoch
-        assert time.perf_counter() - start < 2
 
 
 def test_train_with_dashboard_true_works_headless(monkeypatch):
     monkeypatch.setenv("NNKIT_FAST", "1")
     d = nnkit.load_iris()
     model = nnkit.Sequential(toys.ToyLinear(4, 3))
-    viz.history_figure(history(1))  # matplotlib's first figure loads fonts; not timed
-    start = time.perf_counter()
     h = nnkit.train(model, toys.ToySoftmaxCE(), toys.ToySGD(0.1), d["train"], d["validation"],
                     epochs=3, dashboard=True, verbose=False)
-    assert len(h) == 1 and time.perf_counter() - start < 2
+    assert len(h) == training.FAST_EPOCHS
 
 
 @pytest.mark.parametrize("runs, validation", [(1, True), (9, True), (12, False)])
