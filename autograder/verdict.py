@@ -17,8 +17,8 @@ backward, an edge case) means the class does not do what the part asks.
 backprop gives partial credit per table entry and per case (its spec.py).
 
 Safe to call from many processes at once: each call has its own job folder,
-and the only shared file (the MNIST train split for the sandbox) is written
-once by atomic rename.
+and the only shared files (the MNIST train split for the sandbox, disguised
+per grading seed: see mlp/training.py) are written once by atomic rename.
 """
 from __future__ import annotations
 
@@ -279,23 +279,25 @@ def _driver_works(root: Path, ex, inputs: Path, limits) -> bool:
 _TRAINED: dict = {}
 
 
-def _train_cached(root: Path, ex, limits) -> PartVerdict:
+def _train_cached(root: Path, ex, limits, seed: int) -> PartVerdict:
     """Training depends only on the four cells it uses (the setup and the settings are
-    the grader's), so identical code is trained once per process."""
-    key = hashlib.sha256(json.dumps([ex.setup, training.SETTINGS, *(ex.cells.get(p) for p in spec.TRAINING_NEEDS)]).encode()).hexdigest()
+    the grader's) and on the grading seed (its secret permutation of the data, see
+    training.permutations), so identical code is trained once per process and seed."""
+    key = hashlib.sha256(json.dumps([ex.setup, training.SETTINGS, int(seed),
+                                     *(ex.cells.get(p) for p in spec.TRAINING_NEEDS)]).encode()).hexdigest()
     if key not in _TRAINED:
-        verdict = _judge_training(*_train(root, ex, limits))
+        verdict = _judge_training(*_train(root, ex, limits, seed), seed)
         if verdict.status not in ("timeout", "memory", "crashed"):   # those may depend on the machine's load
             _TRAINED[key] = verdict
         return verdict
     return dataclasses.replace(_TRAINED[key], messages=list(_TRAINED[key].messages))
 
 
-def _train(root: Path, ex, limits) -> tuple[dict | None, dict, tuple | None]:
+def _train(root: Path, ex, limits, seed: int) -> tuple[dict | None, dict, tuple | None]:
     need = [p for p in spec.TRAINING_NEEDS if p not in ex.cells]
     if need:
         return None, {}, ("missing", f"training needs your {', '.join(need)} cell(s)")
-    x_path, y_path = training.train_files()
+    x_path, y_path = training.train_files(seed)     # the sandbox sees only this seed's folder
     cells = [c for c in ex.program() if c["id"] in ("setup", *spec.TRAINING_NEEDS)]
     job = Job(root, "train", cells, [training.request(x_path, y_path)], x_path.parent)
     result = job.run(limits)
@@ -387,7 +389,7 @@ def grade_mlp(ctx: Context) -> list[PartVerdict]:
             parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
                                      "timeout", [f"training needs your {', '.join(stuck)} code, which took too long"]))
         else:
-            parts.append(_train_cached(root, ex, ctx.limits["train"]))
+            parts.append(_train_cached(root, ex, ctx.limits["train"], ctx.seed))
     else:
         flags.append("training-skipped")
         parts.append(PartVerdict("training", spec.cell_id("training"), 0.0, float(spec.POINTS["training"]),
@@ -429,13 +431,13 @@ def _judge_part(part, ex, probes, results, charged, expected) -> PartVerdict:
     return verdict
 
 
-def _judge_training(info, got, failure) -> PartVerdict:
+def _judge_training(info, got, failure, seed: int) -> PartVerdict:
     points = float(spec.POINTS["training"])
     verdict = PartVerdict("training", spec.cell_id("training"), 0.0, points, "failed")
     if failure:
         verdict.status, verdict.messages = failure[0], [failure[1]]
         return verdict
-    passed, message, _ = training.judge(info, got)
+    passed, message, _ = training.judge(info, got, seed)
     verdict.messages = [message]
     if passed:
         verdict.score, verdict.status = points, "passed"

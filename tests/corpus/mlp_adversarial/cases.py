@@ -252,8 +252,9 @@ WRITE_OUTSIDE = '''
 import glob
 _MARK = ("PWN" + "ED-" + "7781").encode()     # assembled at run time: the test looks for it everywhere
 _targets = ["{COURSE}/gradebook.db", "{COURSE}/archive/honest-reference/mlp/planted.ipynb",
-            "{COURSE}/feedback/honest-reference/mlp/feedback.html", "{CACHE}/mnist-train-y.npy",
-            "{CACHE}/planted.npy", "/tmp/../{COURSE}/gradebook.db"]
+            "{COURSE}/feedback/honest-reference/mlp/feedback.html", "{CACHE}/planted.npy",
+            "/tmp/../{COURSE}/gradebook.db"]
+_targets += glob.glob("{CACHE}/*/*.npy") + [d + "/planted.npy" for d in glob.glob("{CACHE}/*")]   # the train split
 _targets += glob.glob("{COURSE}/work/*/mlp/mlp/*") + glob.glob("{COURSE}/work/*/mlp/mlp/*/*")   # other jobs
 _targets += [d + "/planted" for d in glob.glob("/tmp/*")]                                    # /tmp of other jobs
 _wrote = []
@@ -478,9 +479,9 @@ CASES = [
          why="sklearn's MLPClassifier is exactly the graded 784-128-10 ReLU network: a training part "
              "earned by a library instead of the student's classes needs a human to see it"),
     Case("pretrained-weights", {L: PRETRAINED_LINEAR, "sgd": BROKEN["sgd"]}, ("sgd", TR), ("suspicious: large-literal",),
-         "scan only (flag for a human): NOT stopped", known_gap=True,
-         why="the training part trusts whatever weights the sandbox hands back; weights trained elsewhere "
-             "and embedded in the notebook pass with an optimizer that never learns"),
+         "secret permutation: the sandbox trains on pixels permuted and labels relabelled per grading seed, "
+         "the grader tests on the same permutation, so weights trained on real MNIST score about chance",
+         why="weights trained elsewhere and embedded in the notebook, with an optimizer that never learns"),
     Case("detached-daemon", after(S, DAEMON), (S,), ("suspicious: fork", "suspicious: process-control"),
          "sandbox (pid namespace: init kills the namespace)"),
 ]
