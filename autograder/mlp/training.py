@@ -9,16 +9,15 @@ the test split is permuted the same way for the accuracy.  An honest network
 trains exactly as well; weights brought from outside the run (trained on real
 MNIST, embedded in the notebook) score about chance.
 
-Grader settings (fixed, seeded): batch 100, SGD lr 0.1, momentum 0.9, no
-weight decay, 4 epochs, init_std 0.01 (the contract's default), W drawn with
-rng=SEED and SEED+1, data order from default_rng(SEED).  Chosen by measuring
-(see the report in tests/test_mlp_corpus.py): the reference reaches 97.7% with
-them in ~10 s on one core; weight decay 1e-4 or other learning rates gave
-97.3-97.5%, too close to the threshold.  A correct implementation written any
-other way trains the same network, so float round-off is the only difference.
-(97.7% was on the undisguised data; with the per-seed permutation the reference
-measured 97.22-97.59%, mean 97.46%, over 13 seeds: the init and the batch order
-meet different pixels, the same spread as other init seeds would give.)
+Grader settings (fixed, seeded): batch 100, momentum 0.9, no weight decay,
+4 epochs at lr 0.1 then 1 epoch at lr 0.01, init_std 0.01 (the contract's
+default), W drawn with rng=SEED and SEED+1, data order from default_rng(SEED).
+Chosen by measuring on the disguised data: 4 epochs at lr 0.1 alone ended
+anywhere in 96.97-97.62% depending on the seed's permutation (lr 0.1 with
+momentum 0.9 keeps the last epoch noisy), too close to the 97% line to fail
+nobody honest; the low-lr final epoch settles at 97.91-98.05% over the seeds
+tried (11, 2024, 5, 987654321).  A correct implementation written any other way
+trains the same network, so float round-off is the only difference.
 """
 from __future__ import annotations
 
@@ -34,8 +33,11 @@ import numpy as np
 
 THRESHOLD = 0.97
 SEED = 2024
-SETTINGS = {"seed": SEED, "hidden": 128, "epochs": 4, "batch_size": 100, "lr": 0.1,
+# (epochs, lr) stages, each with a fresh SGD(lr, momentum): a fresh optimizer rather
+# than a changed `lr` attribute, so no student's way of storing lr matters.
+SETTINGS = {"seed": SEED, "hidden": 128, "schedule": [[4, 0.1], [1, 0.01]], "batch_size": 100,
             "momentum": 0.9, "weight_decay": 0.0, "init_std": [0.01, 0.01]}
+EPOCHS = sum(epochs for epochs, _ in SETTINGS["schedule"])
 SHAPES = {"W1": (784, 128), "b1": (128,), "W2": (128, 10), "b2": (10,)}
 
 
@@ -184,7 +186,7 @@ def judge(info: dict | None, got: dict, seed: int) -> tuple[bool, str, float | N
         return False, "after training, the parameters contain nan or inf", None
     acc = accuracy(params, seed)
     if acc >= THRESHOLD:
-        return True, f"test accuracy {acc:.2%} after {SETTINGS['epochs']} epochs (needs {THRESHOLD:.0%})", acc
-    return False, (f"test accuracy {acc:.2%} after {SETTINGS['epochs']} epochs with the grader's settings "
+        return True, f"test accuracy {acc:.2%} after {EPOCHS} epochs (needs {THRESHOLD:.0%})", acc
+    return False, (f"test accuracy {acc:.2%} after {EPOCHS} epochs with the grader's settings "
                    "(it trains on its own copy of the training data); "
                    f"needs {THRESHOLD:.0%}: check Linear, ReLU, SoftmaxCrossEntropyLoss and SGD"), acc

@@ -198,10 +198,13 @@ def probe_train_mlp(ns, job, p: dict, rec: Probe) -> None:
                   ns["Linear"](s["hidden"], 10, init_std=s["init_std"][1], rng=s["seed"] + 1)]
         model = nnkit.Sequential(*layers)
         loss = ns["SoftmaxCrossEntropyLoss"]()
-        opt = ns["SGD"](s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
         order = np.random.default_rng(s["seed"])
         rec.info["epoch_loss"] = []
-        for epoch in range(s["epochs"]):
+        lrs = [lr for epochs, lr in s["schedule"] for _ in range(epochs)]
+        for epoch, lr in enumerate(lrs):
+            if epoch == 0 or lr != lrs[epoch - 1]:
+                stage = "build"
+                opt = ns["SGD"](lr, momentum=s["momentum"], weight_decay=s["weight_decay"])
             stage = f"epoch {epoch + 1}"
             total, batches = 0.0, 0
             for idx in np.array_split(order.permutation(len(x)), len(x) // s["batch_size"]):
