@@ -280,18 +280,16 @@ def test_attack_earns_nothing_and_is_flagged(graded, name):
     assert "grader error" not in row["flags"], row["problems"]
     missing = [f for f in case.flags if f not in row["flags"]]
     assert not missing, f"{name}: flags {missing} missing from {row['flags']}"
-    if case.known_gap and _parts(graded["course"], name) != _expected_parts(case.zero):
-        pytest.xfail(f"known gap, flagged only: {case.why}")
     assert _parts(graded["course"], name) == _expected_parts(case.zero), row
 
 
+ON_HONEST_MISTAKE = sorted(n for n, c in CASES.items() if c.zero == cases.HONEST["honest-mistake"][1])
+
+
 @slow
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", ON_HONEST_MISTAKE)
 def test_attack_scores_what_its_honest_code_scores(graded, name):
     """Attacks on top of the honest mistake (a wrong Sigmoid) score exactly what the honest one does."""
-    case = CASES[name]
-    if case.zero != cases.HONEST["honest-mistake"][1]:
-        pytest.skip("not built on the honest-mistake submission's wrong code")
     assert _parts(graded["course"], name) == _parts(graded["course"], "honest-mistake")
 
 

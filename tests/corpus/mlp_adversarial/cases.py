@@ -109,7 +109,6 @@ class Case:
     stopped_by: str
     add: list = field(default_factory=list)   # (after cell id, new code cell source)
     why: str = ""
-    known_gap: bool = False                   # the attack still earns points: documented, flagged, xfail
 
 
 def after(part: str, attack: str) -> dict:
