@@ -6,10 +6,13 @@ through the same `grade-all` an instructor runs.
 """
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
 from pathlib import Path
+
+import nbformat
 
 from autograder import demo
 from autograder.cli import main as cli
@@ -19,12 +22,21 @@ SUBMISSIONS = int(os.environ.get("BENCH_SUBMISSIONS", "20"))
 
 
 def _submissions(n: int) -> Path:
+    """n copies of the reference, each with its own comment in the Linear cell: the
+    grader caches training per distinct code, and real students' code differs."""
     built = ROOT / "build" / "bench-build"
     demo.build("mlp", built)
+    reference = nbformat.read(built / "reference" / "mlp" / "mlp.ipynb", as_version=4)
     out = ROOT / "build" / "bench-submissions"
     shutil.rmtree(out, ignore_errors=True)
     for i in range(n):
-        shutil.copytree(built / "reference", out / f"student{i:03d}")
+        nb = copy.deepcopy(reference)
+        for cell in nb.cells:
+            if cell.get("id") == "linear":
+                cell.source += f"\n# submission {i}\n"
+        folder = out / f"student{i:03d}" / "mlp"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "mlp.ipynb")
     return out
 
 

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import html
-import importlib.util
 import json
 import os
 import re
 import signal
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
+from corpus.mlp_adversarial import cases
 
 from autograder.cli import main
 from autograder.mlp import spec
@@ -33,22 +32,9 @@ SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
 ASSIGNMENT = "mlp"
 LIMITS = ["--cell-timeout", "20", "--wall", "150", "--memory", "2G", "--workers", "2", "--quiet"]
 
-pytestmark = pytest.mark.skipif(not SOURCE.exists(), reason="source/mlp/mlp.ipynb not written yet")
 slow = pytest.mark.slow
 
 
-def _load_cases():
-    name = "mlp_adversarial_cases"
-    if name not in sys.modules:
-        module_spec = importlib.util.spec_from_file_location(
-            name, ROOT / "tests" / "corpus" / "mlp_adversarial" / "cases.py")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module          # dataclasses need the module registered
-        module_spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cases = _load_cases()
 CASES = {c.name: c for c in cases.CASES}
 
 

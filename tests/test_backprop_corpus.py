@@ -7,14 +7,13 @@ submission; graded once per session in a small process pool, marked slow.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+from corpus.backprop import cases
 
 from autograder.backprop import spec
 from autograder.verdict import grade_notebook
@@ -24,16 +23,6 @@ CORPUS = ROOT / "tests" / "corpus" / "backprop"
 STUDENT_COPY = ROOT / "assignments" / "backprop" / "backprop.ipynb"   # as released, untouched
 
 
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module          # dataclasses need the module registered
-        module_spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cases = _load("backprop_corpus_cases", CORPUS / "cases.py")
 WRONG = {c.name: c for c in cases.WRONG}
 VALID = {c.name: c for c in cases.VALID}
 

@@ -8,14 +8,13 @@ pytest-xdist worker) and marked slow.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
+from corpus.mlp import cases
 
 from autograder.mlp import spec
 from autograder.sandbox import Limits
@@ -30,16 +29,6 @@ LIMITS = {"quick": Limits(wall_seconds=30, cpu_seconds=10, memory_bytes=2 << 30,
                           nproc=64, output_bytes=1 << 20)}
 
 
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module          # dataclasses need the module registered
-        module_spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-cases = _load("mlp_corpus_cases", CORPUS / "cases.py")
 WRONG = {c.name: c for c in cases.WRONG}
 VALID = {c.name: c for c in cases.VALID}
 

@@ -12,13 +12,10 @@ VALID cases: correct code written differently; full marks everywhere.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location("mlp_corpus_solutions", Path(__file__).with_name("solutions.py"))
-solutions = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solutions)
+from . import solutions
+
 SOLUTIONS = solutions.SOLUTIONS
 
 REMOVE = None   # a cell source of None: the cell is deleted from the notebook
