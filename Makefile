@@ -32,10 +32,10 @@ data: venv
 	$(PY) -m nnkit.data
 
 generate: venv
-	$(PY) -m autograder.generate $(ASSIGNMENTS)
+	$(PY) -m autograder.pipeline.generate $(ASSIGNMENTS)
 
 demo: venv data
-	$(PY) -m autograder.generate $(ASSIGNMENTS)
+	$(PY) -m autograder.pipeline.generate $(ASSIGNMENTS)
 	$(PY) -m autograder demo
 
 browser-deps:

@@ -2,7 +2,7 @@
 
 * source/<id>/       master notebooks (solutions + hidden tests)
 * assignments/<id>/  student copies (nbgrader's release directory), made by
-                     ``python -m autograder.generate``
+                     ``python -m autograder.pipeline.generate``
 * solutions/<id>/    executed reference notebooks, made by the same command
 * course/            nbgrader's runtime: submitted/, autograded/, feedback/ and
                      the gradebook (git-ignored)

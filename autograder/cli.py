@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import flags as F
-from .pipeline import Course, read_json
+from autograder.pipeline import flags as F
+from autograder.pipeline.course import Course, read_json
 
 
 def size(text: str) -> int:
@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     grading.add_argument("--memory", type=size, default=2 * 2**30, help="memory per run (default 2G)")
     grading.add_argument("--output-cap", type=size, default=2 * 2**20, help="notebook output kept (default 2M)")
     grading.add_argument("--seed", type=int, help="seed of the hidden test inputs (default: the course's own, kept in <course>/grader-seed)")
-    grading.add_argument("--no-verdict", action="store_true", help="in-kernel scores only (skip autograder.verdict)")
+    grading.add_argument("--no-verdict", action="store_true", help="in-kernel scores only (skip autograder.engine.verdict)")
     grading.add_argument("--rebuild-gradebook", action="store_true",
                          help="source cells changed after grading: drop this assignment's gradebook submissions, regrade all")
 
@@ -72,7 +72,7 @@ def _assignment(args, course: Course) -> str:
 
 
 def _settings(args):
-    from .autograde import Settings
+    from autograder.pipeline.autograde import Settings
     s = Settings(cell_timeout=args.cell_timeout, wall_seconds=args.wall, memory_bytes=args.memory,
                  output_bytes=args.output_cap, force=args.force, seed=args.seed, verdict=not args.no_verdict,
                  rebuild_gradebook=args.rebuild_gradebook)
@@ -82,7 +82,7 @@ def _settings(args):
 
 
 def _policy(args):
-    from .export import LatePolicy, config_policy
+    from autograder.pipeline.export import LatePolicy, config_policy
     return LatePolicy.parse(args.due, args.late_policy, args.late_cap, args.grace, config_policy())
 
 
@@ -96,7 +96,7 @@ def _states(course: Course, assignment: str) -> dict[str, dict]:
 
 
 def _collect(args, course: Course) -> list[str]:
-    from .collect import collect
+    from autograder.pipeline.collect import collect
     result = collect(course, args.inputs, args.assignment)
     notes = [f"collected: {len(result.new)} new or changed, {len(result.unchanged)} unchanged submissions"]
     notes += [f"rejected {where}: {why}" for where, why in result.rejected]
@@ -105,8 +105,8 @@ def _collect(args, course: Course) -> list[str]:
 
 def _finish(args, course: Course, assignment: str, states: dict, what: set[str]) -> list[str]:
     """feedback/export/report share the lateness computation; run the ones asked for."""
-    from . import feedback, report
-    from .export import apply_policy, export
+    from autograder.pipeline import feedback, report
+    from autograder.pipeline.export import apply_policy, export
     policy = _policy(args)
     notes = []
     if "export" in what:
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
             print(f"{name}: {text}")
         return 0
     if args.command == "demo":
-        from .demo import main as demo
+        from autograder.pipeline.demo import main as demo
         return demo(args.assignment, args.workers)
     course = Course.at(args.course, args.source)
     lock = _lock(course)  # held until the process exits
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     if args.command == "collect":
         notes = _collect(args, course)
     elif args.command == "check":
-        from .check import check, release_notebooks
+        from autograder.pipeline.check import check, release_notebooks
         assignment = _assignment(args, course)
         releases = release_notebooks(course, assignment)
         for student in course.students(assignment):
@@ -165,17 +165,17 @@ def main(argv=None) -> int:
             print(f"{student}: {', '.join(result.flags) or 'ok'}" +
                   "".join(f"\n    {p}" for p in result.problems))
     elif args.command == "autograde":
-        from .autograde import autograde
+        from autograder.pipeline.autograde import autograde
         assignment = _assignment(args, course)
         states = autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
-        from . import report
+        from autograder.pipeline import report
         print(report.table(report.rows(course, assignment, states, {})))
     elif args.command in ("feedback", "export", "report"):
         assignment = _assignment(args, course)
         notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
                         if args.command == "report" else {args.command})
     elif args.command == "grade-all":
-        from .autograde import autograde
+        from autograder.pipeline.autograde import autograde
         if args.inputs:
             notes += _collect(args, course)
         assignment = _assignment(args, course)

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import nnkit
-from autograder.reference import reference_namespace
+from autograder.engine.reference import reference_namespace
 
 EPOCHS = 3
 BATCH = 100

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import demo
+from autograder.pipeline import demo
 from autograder.cli import main as cli
-from autograder.pipeline import ROOT
+from autograder.pipeline.course import ROOT
 
 SUBMISSIONS = int(os.environ.get("BENCH_SUBMISSIONS", "20"))
 

@@ -25,8 +25,8 @@ import pytest
 from corpus.mlp_adversarial import cases
 
 from autograder.cli import main
-from autograder.mlp import spec
-from autograder.pipeline import ROOT, Course
+from autograder.assignments.mlp import spec
+from autograder.pipeline.course import ROOT, Course
 
 SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
 ASSIGNMENT = "mlp"
@@ -113,7 +113,7 @@ def _grade_all(folder: Path, course: Path) -> None:
 
 
 def _parts(course: Path, student: str) -> dict[str, float]:
-    from autograder.autograde import summary
+    from autograder.pipeline.autograde import summary
     summ = summary(Course.at(course), student, ASSIGNMENT)
     return {p["cell_id"]: p["score"] for p in summ["parts"] if not p["needs_manual_grade"]}
 
@@ -151,7 +151,7 @@ def pretrained_weights() -> str:
     as a student could bring one from elsewhere; float16, base64."""
     import numpy as np
     import nnkit
-    from autograder.extract import extract
+    from autograder.engine.extract import extract
     ns: dict = {"__name__": "pretrained"}
     for cell in extract(SOURCE, SOURCE).program():
         if cell["id"] in ("setup", "linear", "relu", "softmax_ce_loss", "sgd"):
@@ -167,7 +167,7 @@ def pretrained_weights() -> str:
             model.backward(loss.backward())
             opt.step(model)
     params = [layers[0].W, layers[0].b, layers[2].W, layers[2].b]
-    from autograder.mlp import training
+    from autograder.assignments.mlp import training
     acc = training.accuracy({k: np.asarray(v, dtype=np.float16).astype(np.float64)
                              for k, v in zip(("W1", "b1", "W2", "b2"), params)}, None)   # plain MNIST
     assert acc >= 0.972, f"the stand-in pretrained network only reaches {acc:.2%}"
@@ -178,7 +178,7 @@ def pretrained_weights() -> str:
 def test_scan_flags_each_attack(name):
     """The static scan alone (no run): every suspicious flag a case expects, none on honest work.
     Not slow, so a scan regression shows up without the pipeline run."""
-    from autograder import scan
+    from autograder.isolation import scan
     case = CASES[name]
     found = scan.flags(scan.scan_notebook(json.loads(build(case.cells, case.add, FAKE_VALUES)), ASSIGNMENT))
     assert {f for f in case.flags if f.startswith("suspicious")} <= set(found), found
@@ -186,14 +186,14 @@ def test_scan_flags_each_attack(name):
 
 @pytest.mark.parametrize("name", sorted(cases.HONEST))
 def test_scan_quiet_on_honest(name):
-    from autograder import scan
+    from autograder.isolation import scan
     found = scan.flags(scan.scan_notebook(json.loads(build(cases.HONEST[name][0], [], FAKE_VALUES)), ASSIGNMENT))
     assert found == []
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from autograder.mlp import training
+    from autograder.assignments.mlp import training
     tmp = tmp_path_factory.mktemp("adversarial")
     # The grader's shared train-split cache lives in this run's own folder: the write-outside
     # attack aims at it, and a broken sandbox must not poison the machine's real cache.
@@ -355,7 +355,7 @@ def test_whole_run_is_bounded(graded):
 def test_failed_verdict_never_falls_back_to_in_kernel_scores(tmp_path, monkeypatch):
     """When the out-of-process verdict fails (here: made to), the forgeable in-kernel scores must
     not become the grade: the input-transformer attack passes every in-kernel test."""
-    import autograder.verdict as verdict
+    import autograder.engine.verdict as verdict
 
     def broken(*args, **kwargs):
         raise RuntimeError("the verdict fails for this test")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from corpus.backprop import cases
 
-from autograder.backprop import spec
-from autograder.verdict import grade_notebook
+from autograder.assignments.backprop import spec
+from autograder.engine.verdict import grade_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "backprop"

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from autograder.backprop import spec
-from autograder.reference import reference_namespace
+from autograder.assignments.backprop import spec
+from autograder.engine.reference import reference_namespace
 
 
 @pytest.fixture(scope="module")

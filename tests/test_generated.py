@@ -1,4 +1,4 @@
-"""assignments/ and solutions/ must be what `python -m autograder.generate` makes of source/.
+"""assignments/ and solutions/ must be what `python -m autograder.pipeline.generate` makes of source/.
 
 The generated folders are committed, so an edit of a master notebook without
 regenerating (or a hand edit of a generated file) is drift: these tests
@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import generate
+from autograder.pipeline import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = generate.assignments_in()

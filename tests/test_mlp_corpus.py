@@ -16,9 +16,9 @@ import nbformat
 import pytest
 from corpus.mlp import cases
 
-from autograder.mlp import spec
-from autograder.sandbox import Limits
-from autograder.verdict import grade_notebook
+from autograder.assignments.mlp import spec
+from autograder.isolation.sandbox import Limits
+from autograder.engine.verdict import grade_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "mlp"

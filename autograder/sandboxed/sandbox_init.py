@@ -1,6 +1,6 @@
 """Trusted init of one sandbox: builds the child's world, then runs the untrusted command.
 
-Started by ``autograder.sandbox.run`` as root, usually as pid 1 of fresh mount, pid, net,
+Started by ``autograder.isolation.sandbox.run`` as root, usually as pid 1 of fresh mount, pid, net,
 ipc and uts namespaces (``unshare --mount --net --ipc --uts --pid --fork --kill-child``),
 with the Python flags ``-I -S`` so nothing from the environment, the current folder or
 site-packages is imported into this root process.  Standard library only, plus
@@ -9,7 +9,7 @@ site-packages is imported into this root process.  Standard library only, plus
     sandbox_init.py CONFIG_FD STATUS_FD LIFELINE_FD
 
 CONFIG_FD is a pipe carrying one JSON object, the ``config`` dict built by
-``autograder.sandbox.run`` (mountpoint, binds, rlimits, uid/gid, argv, env, ...).
+``autograder.isolation.sandbox.run`` (mountpoint, binds, rlimits, uid/gid, argv, env, ...).
 STATUS_FD is a pipe on which this script writes one JSON line when the command ended:
 ``{"pid_status": <os.wait4 status>, "cpu_seconds": <float>, "maxrss_kb": <int>}``
 or ``{"error": "<why setup failed>"}``.  LIFELINE_FD is a pipe whose other end only the

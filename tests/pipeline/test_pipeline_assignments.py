@@ -9,11 +9,11 @@ import json
 
 import pytest
 
-from autograder import demo
-from autograder.backprop import spec as backprop_spec
+from autograder.pipeline import demo
+from autograder.assignments.backprop import spec as backprop_spec
 from autograder.cli import main
-from autograder.mlp import spec as mlp_spec
-from autograder.pipeline import Course
+from autograder.assignments.mlp import spec as mlp_spec
+from autograder.pipeline.course import Course
 
 pytestmark = pytest.mark.slow
 

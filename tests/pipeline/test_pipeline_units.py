@@ -12,11 +12,11 @@ import nbformat
 import pytest
 
 import pipeline_corpus as corpus
-from autograder import flags as F
-from autograder.check import read_notebook, repair
-from autograder.collect import CollectResult, _identify, collect, read_zip, safe_member
-from autograder.export import LatePolicy
-from autograder.pipeline import Course
+from autograder.pipeline import flags as F
+from autograder.pipeline.check import read_notebook, repair
+from autograder.pipeline.collect import CollectResult, _identify, collect, read_zip, safe_member
+from autograder.pipeline.export import LatePolicy
+from autograder.pipeline.course import Course
 
 WHEN = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
 
@@ -202,7 +202,7 @@ def test_verdict_flags_are_translated(verdict_flag, ours):
 def test_changed_source_cells_need_an_explicit_gradebook_rebuild(tmp_path):
     import shutil
     from nbgrader.api import Gradebook
-    from autograder.autograde import register
+    from autograder.pipeline.autograde import register
     source = tmp_path / "source"
     shutil.copytree(corpus.FIXTURE_SOURCE, source)
     course = Course.at(tmp_path / "course", source)

@@ -1,6 +1,6 @@
 """The sandbox contains hostile student code: each case is one attack and what must happen.
 
-Every case runs a small Python program inside ``autograder.sandbox.run`` and checks the
+Every case runs a small Python program inside ``autograder.isolation.sandbox.run`` and checks the
 RunResult (and, where the attack targets the host, the host afterwards).  Cases that need a
 capability this host lacks are skipped with the reason, never passed silently.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
-from autograder.sandbox import Limits, run, safe_read
+from autograder.isolation import sandbox
+from autograder.isolation.sandbox import Limits, run, safe_read
 
 REPO = sandbox.REPO_ROOT
 CAPS = sandbox.capabilities()
@@ -310,7 +310,7 @@ def test_output_flood_is_capped(stream, job):
 @pytest.mark.parametrize("path, allowed", [
     (REPO, False),
     (REPO / "autograder", False),
-    (REPO / "autograder" / "mlp", False),
+    (REPO / "autograder" / "assignments" / "mlp", False),
     (REPO / "source", False),
     (REPO / "tests", False),
     (REPO.parent, False),
@@ -404,7 +404,7 @@ def test_concurrent_runs_get_their_own_uid(job):
 LIFELINE = """
 import sys
 sys.path.insert(0, {repo!r})
-from autograder.sandbox import run, Limits
+from autograder.isolation.sandbox import run, Limits
 print("started", flush=True)
 run([sys.executable, "-c", "import time; time.sleep(300)", {token!r}], workdir={job!r},
     limits=Limits(wall_seconds=300))

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from corpus.mlp import cases, solutions
 
-from autograder import scan
+from autograder.isolation import scan
 
 REPO = scan.REPO_ROOT
 
@@ -69,7 +69,7 @@ ATTACKS = [
     ("from nnkit import Module\nModule.__call__ = fake", "monkeypatch"),
     ("import numpy as np\nsetattr(np, 'allclose', fake)", "setattr-module"),
     ("import nnkit\nsetattr(nnkit.selfcheck, 'verdict', fake)", "setattr-module"),
-    ("open('/work/main/autograder/mlp/spec.py').read()", "path-outside-folder"),
+    ("open('/work/main/autograder/assignments/mlp/spec.py').read()", "path-outside-folder"),
     ("open('../other/submission.ipynb')", "path-outside-folder"),
     ("import numpy as np\nnp.load('/etc/answers.npy')", "path-outside-folder"),
     ("from pathlib import Path\nPath('~/.ssh').exists()", "path-outside-folder"),
@@ -86,7 +86,7 @@ ATTACKS = [
     ("!cat /etc/passwd", "shell-escape"),
     ("files = !ls ..", "shell-escape"),
     ("%%bash\ncat /etc/passwd", "ipython-magic-bash"),
-    ("%run ../../autograder/mlp/spec.py", "ipython-magic-run"),
+    ("%run ../../autograder/assignments/mlp/spec.py", "ipython-magic-run"),
     ("%%writefile helper.py\nimport os", "ipython-magic-writefile"),
     ("%%time\nimport os\nos._exit(0)", "process-exit"),
     # Cells that do not parse fall back to regular expressions.

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from autograder.backprop import spec
-from autograder.verdict import DRIVER, Job
+from autograder.assignments.backprop import spec
+from autograder.engine.verdict import DRIVER, Job
 
 CELL = """
 a = 1.5

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from autograder.mlp import diagnose
-from autograder.mlp.spec import Probe, quick_probes
+from autograder.assignments.mlp import diagnose
+from autograder.assignments.mlp.spec import Probe, quick_probes
 
 rng = np.random.default_rng(0)
 N, IN, OUT = 4, 7, 5

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.extract import extract
+from autograder.engine.extract import extract
 
 
 def meta(grade_id, **kw):

@@ -5,9 +5,9 @@ import json
 
 import nbformat
 
-from autograder.reference import source_notebook
-from autograder.sandbox import Limits
-from autograder.verdict import Verdict, grade_notebook
+from autograder.engine.reference import source_notebook
+from autograder.isolation.sandbox import Limits
+from autograder.engine.verdict import Verdict, grade_notebook
 
 SOURCE = source_notebook("mlp")
 QUICK = Limits(wall_seconds=20, cpu_seconds=4, memory_bytes=2 << 30, file_bytes=32 << 20, nproc=64,

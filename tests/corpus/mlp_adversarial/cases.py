@@ -286,7 +286,7 @@ READ_REFERENCE = '''
 import glob, os
 _LEAK = []
 for _pattern in ("{ROOT}/source/*/*.ipynb", "{ROOT}/solutions/*/*.ipynb", "{ROOT}/autograder/*.py",
-                 "{ROOT}/autograder/mlp/*.py", "{ROOT}/tests/corpus/mlp/*.py", "{COURSE}/autograded/*/mlp/*.ipynb",
+                 "{ROOT}/autograder/assignments/mlp/*.py", "{ROOT}/tests/corpus/mlp/*.py", "{COURSE}/autograded/*/mlp/*.ipynb",
                  "{COURSE}/work/*/mlp/mlp/run/notebook.ipynb", "*.ipynb", "../*.ipynb", "/tmp/*/*.ipynb"):
     for _path in glob.glob(_pattern):
         try:

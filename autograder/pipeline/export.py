@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pipeline import ROOT, Course
+from autograder.pipeline.course import ROOT, Course
 
 LMS_COLUMNS = ["student_id", "lms_id", "name", "assignment", "raw_score", "late_penalty", "score", "max_score",
                "percent", "late", "days_late", "submitted_at"]

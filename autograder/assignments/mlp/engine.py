@@ -8,8 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..verdict import MAX_MESSAGES, Context, Job, PartVerdict, _expected, _save_arrays, _status_of
-from . import diagnose, spec, training
+from autograder.engine.verdict import MAX_MESSAGES, Context, Job, PartVerdict, _expected, _save_arrays, _status_of
+from autograder.assignments.mlp import diagnose, spec, training
 
 def _quick(root: Path, ex, probes, limits, flags) -> tuple[dict, dict]:
     """Run all quick probes, restarting without whatever hangs or kills the process.

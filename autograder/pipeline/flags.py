@@ -92,7 +92,7 @@ def review(cell: str) -> str:
 
 
 def from_verdict(flag: str) -> str:
-    """autograder.verdict's own flag names, in this vocabulary."""
+    """autograder.engine.verdict's own flag names, in this vocabulary."""
     if flag.startswith("sandbox-degraded"):
         return SANDBOX_DEGRADED
     if flag in ("unreadable-notebook", "invalid-notebook-format"):

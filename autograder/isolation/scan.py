@@ -28,7 +28,7 @@ import re
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Modules whose mere import is out of place in a from-scratch NumPy assignment.
 SUSPICIOUS_MODULES = {

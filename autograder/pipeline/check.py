@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from . import flags as F
-from .collect import archived_path, current
-from .pipeline import Course, read_json, write_json
+from autograder.pipeline import flags as F
+from autograder.pipeline.collect import archived_path, current
+from autograder.pipeline.course import Course, read_json, write_json
 
 
 @dataclass

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from .mistakes import MISTAKES
+from autograder.assignments.mlp.mistakes import MISTAKES
 
 RTOL, ATOL = 1e-4, 1e-7
 

@@ -1,6 +1,6 @@
 """`python -m autograder demo`: grade three example submissions of each assignment end to end.
 
-For every assignment the verdict grades (autograder/<id>/engine.py; or the one
+For every assignment the verdict grades (autograder/assignments/<id>/engine.py; or the one
 given with --assignment), builds
 build/demo-submissions/<student>/<assignment>/<assignment>.ipynb for
   reference     the instructor's solution (solutions/, or the source without hidden tests),
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from .pipeline import ROOT, Course
+from autograder.pipeline.course import ROOT, Course
 
 # preferred solution cells to break; else the first two solution cells
 BROKEN_PARTS = {"mlp": ("relu", "sgd"), "backprop": ("std-values", "relative-error")}
@@ -40,7 +40,7 @@ def student_copy(course: Course, assignment: str) -> nbformat.NotebookNode:
     released = ROOT / "assignments" / assignment / f"{assignment}.ipynb"
     if released.exists():
         return nbformat.read(released, as_version=4)
-    from .check import release_notebooks
+    from autograder.pipeline.check import release_notebooks
     return release_notebooks(course, assignment)[assignment]
 
 
@@ -71,8 +71,8 @@ def build(assignment: str, out: Path, course: Course | None = None) -> list[str]
 
 
 def main(assignment: str | None = None, workers: int | None = None) -> int:
-    from .cli import main as cli
-    from .verdict import gradable
+    from autograder.cli import main as cli
+    from autograder.engine.verdict import gradable
     started = time.monotonic()
     out = ROOT / "build" / "demo-submissions"
     code = 0

@@ -3,7 +3,7 @@
 STATUS: usable since 00:20 UTC; API below is stable.  What it stops and what it does
 not: autograder/THREAT_MODEL.md.  Tests: tests/sandbox/test_sandbox.py.
 
-    from autograder.sandbox import run, Limits, capabilities, describe, safe_read
+    from autograder.isolation.sandbox import run, Limits, capabilities, describe, safe_read
     result = run([sys.executable, "driver.py"], workdir=job_dir, limits=Limits(wall_seconds=120),
                  readonly=[REPO / "autograder" / "sandboxed"], env={"MNIST_DIR": ...})
     result.returncode, result.timed_out, result.memory_exceeded, result.stdout, result.degraded
@@ -71,7 +71,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_init.py"
 SECCOMP_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_seccomp.py"
 SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": owns nothing on the host

@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from . import flags as F
-from .pipeline import Course
+from autograder.pipeline import flags as F
+from autograder.pipeline.course import Course
 
 MAX_MESSAGE_CHARS = 800
 MAX_MESSAGES_PER_PART = 8

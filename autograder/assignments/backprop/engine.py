@@ -1,4 +1,4 @@
-"""The `backprop` engine for autograder.verdict: spec.py's probes through the sandbox.
+"""The `backprop` engine for autograder.engine.verdict: spec.py's probes through the sandbox.
 
 The student's four solution cells run in one sandboxed driver run that answers
 every probe (one per solution cell).  If the run dies or hangs, the cell or
@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .. import verdict as V
-from ..sandbox import safe_read
-from . import spec
+from autograder.engine import verdict as V
+from autograder.isolation.sandbox import safe_read
+from autograder.assignments.backprop import spec
 
 # Solution cell -> the parts answered in it (verdict.grade_notebook uses it for magics).
 PARTS_OF_CELL = {cell: tuple(p for p, c in spec.CELL_OF.items() if c == cell) for cell in spec.SOLUTION_CELLS}

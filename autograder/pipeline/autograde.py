@@ -30,10 +30,10 @@ from pathlib import Path
 
 import nbformat
 
-from . import flags as F
-from .pipeline import ROOT, Course, read_json, write_json
+from autograder.pipeline import flags as F
+from autograder.pipeline.course import ROOT, Course, read_json, write_json
 
-RUNNER = Path(__file__).resolve().parent / "sandboxed" / "run_notebook.py"
+RUNNER = Path(__file__).resolve().parents[1] / "sandboxed" / "run_notebook.py"
 # An executed notebook bigger than this was not written by our runner alone: ignore its outputs.
 MAX_EXECUTED_BYTES = 64 * 2**20
 
@@ -49,21 +49,21 @@ class Settings:
     workers: int = os.cpu_count() or 1
     force: bool = False
     seed: int | None = None
-    verdict: bool = True             # use autograder.verdict where the assignment has hidden tests
+    verdict: bool = True             # use autograder.engine.verdict where the assignment has hidden tests
     rebuild_gradebook: bool = False  # source cells changed: drop this assignment's gradebook submissions
 
     def limits(self):
-        from .sandbox import Limits
+        from autograder.isolation.sandbox import Limits
         return Limits(wall_seconds=self.wall_seconds, cpu_seconds=int(self.wall_seconds), memory_bytes=self.memory_bytes,
                       file_bytes=self.file_bytes, nproc=self.nproc, output_bytes=self.output_bytes)
 
 
 def has_verdict(assignment: str) -> bool:
-    """Assignments with an engine (autograder/<id>/engine.py) are graded out of process by
-    autograder.verdict; others keep nbgrader's in-kernel scores."""
-    if importlib.util.find_spec("autograder.verdict") is None:
+    """Assignments with an engine (autograder/assignments/<id>/engine.py) are graded out of process by
+    autograder.engine.verdict; others keep nbgrader's in-kernel scores."""
+    if importlib.util.find_spec("autograder.engine.verdict") is None:
         return False
-    from .verdict import gradable
+    from autograder.engine.verdict import gradable
     return assignment in gradable()
 
 
@@ -106,7 +106,7 @@ def execute_job(job: dict) -> dict:
     out = {"run": None, "status": None, "verdict": None, "error": ""}
     jobdir = Path(job["jobdir"])
     try:
-        from . import sandbox
+        from autograder.isolation import sandbox
         settings = Settings(**job["settings"])
         env, readonly = data_env()
         workdir = jobdir / "run"
@@ -137,7 +137,7 @@ def execute_job(job: dict) -> dict:
         except Exception:  # noqa: BLE001
             pass
         if job.get("verdict"):
-            from . import verdict
+            from autograder.engine import verdict
             v = verdict.grade_notebook(job["notebook_path"], job["assignment"], seed=settings.seed,
                                        workdir=str(jobdir / "verdict"), source=job["source_notebook"])
             out["verdict"] = v.to_json() if hasattr(v, "to_json") else v
@@ -262,9 +262,9 @@ def withhold_in_kernel(course: Course, student: str, assignment: str, notebook: 
 
 def scan_flags(path: Path, assignment: str) -> list[str]:
     """Static scan findings as 'suspicious: <rule>' flags; they never change a score."""
-    if importlib.util.find_spec("autograder.scan") is None:
+    if importlib.util.find_spec("autograder.isolation.scan") is None:
         return []
-    from . import scan
+    from autograder.isolation import scan
     known = (ROOT / "source" / assignment / f"{assignment}.ipynb").exists()
     return list(scan.flags(scan.scan_notebook(path, assignment if known else None)))
 
@@ -307,7 +307,7 @@ def register(course: Course, assignment: str, rebuild: bool):
     with them; the archive is untouched) and everything is graded afresh.
     """
     from nbgrader.api import Gradebook
-    from .check import release_notebooks
+    from autograder.pipeline.check import release_notebooks
     try:
         return release_notebooks(course, assignment, register=True)
     except RuntimeError as exc:
@@ -326,9 +326,9 @@ def register(course: Course, assignment: str, rebuild: bool):
 def grader_hash(assignment: str) -> str:
     """The code that decides grades for this assignment: a change to it regrades everyone."""
     import hashlib
-    here = Path(__file__).resolve().parent
-    paths = sorted([*(here / "sandboxed").glob("*.py"), here / "verdict.py", here / "extract.py",
-                    *(here / assignment).rglob("*.py")])
+    here = Path(__file__).resolve().parents[1]
+    paths = sorted([*(here / "sandboxed").glob("*.py"), *(here / "engine").glob("*.py"),
+                    *(here / "assignments" / assignment).rglob("*.py")])
     digest = hashlib.sha256()
     for path in paths:
         if path.is_file():
@@ -360,8 +360,8 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
     from tqdm import tqdm
-    from .check import check, release_notebooks
-    from .collect import current
+    from autograder.pipeline.check import check, release_notebooks
+    from autograder.pipeline.collect import current
 
     releases = register(course, assignment, settings.rebuild_gradebook)
     if settings.seed is None:

@@ -11,14 +11,14 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from . import flags as F
-from .pipeline import Course
+from autograder.pipeline import flags as F
+from autograder.pipeline.course import Course
 
 COLUMNS = ["student", "assignment", "score", "max_score", "flags"]
 
 
 def rows(course: Course, assignment: str, states: dict[str, dict], lateness: dict[str, dict]) -> list[dict]:
-    from .autograde import summary
+    from autograder.pipeline.autograde import summary
     out = []
     for student in sorted(states):
         state = states[student]

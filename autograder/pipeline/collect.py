@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .pipeline import Course, read_json, write_json
+from autograder.pipeline.course import Course, read_json, write_json
 
 # One file above this is not a notebook: refuse it instead of filling the disk (zip bombs).
 MAX_FILE_BYTES = 100 * 2**20

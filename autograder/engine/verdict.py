@@ -1,6 +1,6 @@
 """The out-of-process verdict: grade one submitted notebook, part by part.
 
-The student's cells run only inside ``autograder.sandbox`` through
+The student's cells run only inside ``autograder.isolation.sandbox`` through
 ``sandboxed/driver.py``; this trusted process writes the probe inputs,
 reads back plain JSON and .npy/.npz (allow_pickle=False), and compares them
 with the source notebook's own solution run on the same probes.
@@ -10,7 +10,7 @@ run dies or times out, the cell or probe that was running is charged to its
 part and the run is repeated without it, so one hanging or crashing part does
 not zero the others.  Training gets a run of its own with its own time limit.
 
-Each assignment's engine (``autograder/<id>/engine.py``, see ``Context``)
+Each assignment's engine (``autograder/assignments/<id>/engine.py``, see ``Context``)
 decides its parts.  mlp's scores are all-or-nothing per part: every probe of a
 part checks the same contract, and a mistake in any of them (forward,
 backward, an edge case) means the class does not do what the part asks.
@@ -38,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import reference
-from .extract import extract
-from .sandbox import Limits, run as sandbox_run, safe_read
+from autograder.engine import reference
+from autograder.engine.extract import extract
+from autograder.isolation.sandbox import Limits, run as sandbox_run, safe_read
 
-ROOT = Path(__file__).resolve().parent.parent
-DRIVER = Path(__file__).resolve().parent / "sandboxed" / "driver.py"
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = Path(__file__).resolve().parents[1] / "sandboxed" / "driver.py"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 STATUSES = ("passed", "failed", "error", "timeout", "memory", "crashed", "missing")
 MAX_MESSAGES = 3
@@ -235,17 +235,17 @@ class Context:
 
 
 def gradable() -> list[str]:
-    """Assignments with an engine: ``autograder/<id>/engine.py`` exposing
+    """Assignments with an engine: ``autograder/assignments/<id>/engine.py`` exposing
     ``grade(ctx: Context) -> list[PartVerdict]`` (and optionally ``PARTS_OF_CELL``,
     solution cell id -> parts, where parts are not named after their cells)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1] / "assignments"
     return sorted(p.parent.name for p in here.glob("*/engine.py") if (p.parent / "__init__.py").is_file())
 
 
 def engine(assignment: str):
     if assignment not in gradable():
         raise ValueError(f"no verdict engine for assignment {assignment!r}")
-    return importlib.import_module(f"{__package__}.{assignment}.engine")
+    return importlib.import_module(f"autograder.assignments.{assignment}.engine")
 
 
 def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, limits=None,
@@ -284,7 +284,7 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
     return Verdict(assignment, parts, flags, round(time.perf_counter() - start, 3), seed)
 
 
-if __name__ == "__main__":   # python -m autograder.verdict NOTEBOOK [ASSIGNMENT [SOURCE]]
+if __name__ == "__main__":   # python -m autograder.engine.verdict NOTEBOOK [ASSIGNMENT [SOURCE]]
     v = grade_notebook(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "mlp",
                        source=sys.argv[3] if len(sys.argv) > 3 else None)
     print(v.to_json())

@@ -480,7 +480,7 @@ def grade_namespace(ns: dict, expected: dict | None = None) -> list[PartVerdict]
     code goes through the sandbox).  ``expected`` defaults to the source notebook's
     solution run in-process."""
     if expected is None:
-        from autograder.reference import reference_namespace
+        from autograder.engine.reference import reference_namespace
         expected = run_probes(reference_namespace("backprop"))
     return judge(run_probes(ns), expected)
 
