@@ -25,7 +25,8 @@ import pytest
 from corpus.mlp_adversarial import cases
 
 from autograder.cli import main
-from autograder.assignments.mlp import spec
+from autograder.engine.reference import source_notebook
+from autograder.engine.spec import graded_parts
 from autograder.pipeline.course import ROOT, Course
 
 SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
@@ -255,7 +256,8 @@ def graded(tmp_path_factory):
 
 
 def _expected_parts(zero) -> dict[str, float]:
-    return {spec.cell_id(p): (0.0 if p in zero else float(points)) for p, points in spec.POINTS.items()}
+    return {grade_id: (0.0 if p in zero else points)
+            for p, (grade_id, points) in graded_parts(source_notebook("mlp")).items()}
 
 
 @slow
@@ -368,4 +370,4 @@ def test_failed_verdict_never_falls_back_to_in_kernel_scores(tmp_path, monkeypat
     _grade_all(tmp_path / "handins", tmp_path / "course")
     row = _rows(tmp_path / "course")["input-transformer"]
     assert "grader error" in row["flags"], row
-    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(tuple(spec.POINTS)), row
+    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(tuple(graded_parts(source_notebook("mlp")))), row

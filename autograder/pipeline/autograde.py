@@ -59,11 +59,9 @@ class Settings:
 
 
 def has_verdict(assignment: str) -> bool:
-    """Assignments with an engine (autograder/assignments/<id>/engine.py) are graded out of process by
+    """Assignments with a spec (autograder/assignments/<id>/spec.py) are graded out of process by
     autograder.engine.verdict; others keep nbgrader's in-kernel scores."""
-    if importlib.util.find_spec("autograder.engine.verdict") is None:
-        return False
-    from autograder.engine.verdict import gradable
+    from autograder.engine.spec import gradable
     return assignment in gradable()
 
 

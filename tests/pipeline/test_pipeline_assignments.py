@@ -1,7 +1,7 @@
 """grade-all on each real assignment: the reference, the untouched student copy, a partly wrong one.
 
 Runs the same builder as `make demo`. The verdict engine of the assignment
-(autograder/<id>/engine.py), not the in-kernel run, decides every autograded cell.
+(autograder/assignments/<id>/spec.py), not the in-kernel run, decides every autograded cell.
 """
 from __future__ import annotations
 
@@ -10,18 +10,17 @@ import json
 import pytest
 
 from autograder.pipeline import demo
-from autograder.assignments.backprop import spec as backprop_spec
 from autograder.cli import main
-from autograder.assignments.mlp import spec as mlp_spec
+from autograder.engine.reference import source_notebook
+from autograder.engine.spec import graded_parts
 from autograder.pipeline.course import Course
 
 pytestmark = pytest.mark.slow
 
-# assignment, its autograded points (design.md / spec.POINTS), the test cells its verdict decides
-ASSIGNMENTS = [
-    ("mlp", 80, {f"{part}-tests" for part in mlp_spec.POINTS}),
-    ("backprop", 50, set(backprop_spec.CELL_IDS.values())),
-]
+# assignment, its autograded points and the test cells its verdict decides, as the notebook says
+ASSIGNMENTS = [(a, sum(points for _, points in graded_parts(source_notebook(a)).values()),
+                {grade_id for grade_id, _ in graded_parts(source_notebook(a)).values()})
+               for a in ("mlp", "backprop")]
 
 
 @pytest.mark.parametrize("assignment, autograded_max, verdict_cells", ASSIGNMENTS)

@@ -30,14 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-POINTS = {"ce_softmax": 5, "ce_normalized": 5, "std_forward": 6, "std_local": 8,
-          "std_backward": 10, "centered_difference": 10, "relative_error": 6}
-# nbgrader test cell that each part's verdict decides.
-CELL_IDS = {"ce_softmax": "ce-softmax-tests", "ce_normalized": "ce-normalized-tests",
-            "std_forward": "std-forward-tests", "std_local": "std-local-tests",
-            "std_backward": "std-backward-tests",
-            "centered_difference": "centered-difference-tests",
-            "relative_error": "relative-error-tests"}
+from autograder.engine.spec import Judged, Part, Spec, graded_parts
+
 # Solution cells the driver must run (after the source notebook's `setup`).
 SOLUTION_CELLS = ("ce-values", "std-values", "centered-difference", "relative-error")
 # The solution cell each part is answered in, and the probe that reads the answer.
@@ -170,10 +164,6 @@ class PartVerdict:
     status: str                  # passed | failed | missing (as in the Verdict contract)
     messages: list[str] = field(default_factory=list)
 
-    @property
-    def cell_id(self) -> str:
-        return CELL_IDS[self.part]
-
 
 def _ce(labels_zero_based, probabilities, log=np.log) -> np.ndarray:
     rows = np.arange(len(probabilities))
@@ -224,12 +214,11 @@ _CE_HINT = {"softmax": "passes each output row through softmax first",
             "normalized": "divides each output row by its sum"}
 
 
-def judge_ce(part: str, got: dict, mine_expected: dict) -> PartVerdict:
+def judge_ce(part: str, pts: float, got: dict, mine_expected: dict) -> PartVerdict:
     """part is 'ce_softmax' or 'ce_normalized'; got is the 'ce_answers' probe output,
     mine_expected the same probe on the source's solution."""
     conv = "softmax" if part == "ce_softmax" else "normalized"
     other = "normalized" if conv == "softmax" else "softmax"
-    pts = POINTS[part]
     if part not in got:
         why = got.get(f"{part}!bad") or got.get(f"{part}!missing") or "no value"
         return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: {why} — assign a float"])
@@ -334,12 +323,11 @@ def _chain(mine: dict) -> dict:
         return {}
 
 
-def judge_std(part: str, got: dict, expected: dict) -> PartVerdict:
+def judge_std(part: str, pts: float, got: dict, expected: dict) -> PartVerdict:
     """part: std_forward | std_local | std_backward. Partial credit per entry, except
     for entries the student copy gives (they are checked but earn nothing).
     ``expected``: the 'std_answers' probe on the source's solution."""
     table = "std_grad" if part == "std_backward" else part
-    pts = POINTS[part]
     want = {key: float(expected[f"{table}.{key}"]) for key in STD_KEYS[table]}
     mine = {k: float(v) for k, v in got.items() if "!" not in k and np.shape(v) == ()}
     scored = [k for k in want if k not in GIVEN.get(table, ())]
@@ -378,9 +366,9 @@ def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
     return ""
 
 
-def judge_centered_difference(got: dict, expected: dict) -> PartVerdict:
+def judge_centered_difference(pts: float, got: dict, expected: dict) -> PartVerdict:
     """expected: the source solution's results on the same cases."""
-    part, pts = "centered_difference", POINTS["centered_difference"]
+    part = "centered_difference"
     if not got or all("!" in k for k in got):
         msg = next(iter(got.values()), "not defined") if got else "not defined"
         return PartVerdict(part, 0, pts, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
@@ -420,9 +408,9 @@ def _elementwise_relative_error(a, b) -> float:
     return float(np.max(np.abs(a - b)[nonzero] / scale[nonzero]))
 
 
-def judge_relative_error(got: dict, expected: dict) -> PartVerdict:
+def judge_relative_error(pts: float, got: dict, expected: dict) -> PartVerdict:
     """expected: the source solution's results on the same cases."""
-    part, pts = "relative_error", POINTS["relative_error"]
+    part = "relative_error"
     if not got:
         return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: not defined"])
     messages, right = [], 0
@@ -454,18 +442,19 @@ def judge_relative_error(got: dict, expected: dict) -> PartVerdict:
     return PartVerdict(part, score, pts, "passed" if right == len(RE_CASES) else "failed", messages)
 
 
-def judge(results: dict[str, dict], expected: dict[str, dict]) -> list[PartVerdict]:
+def judge(results: dict[str, dict], expected: dict[str, dict], points: dict) -> list[PartVerdict]:
     """results: probe name -> flat dict the driver reported for the student;
     expected: the same for the source notebook's solution. One verdict per part."""
     ce, std = results.get("ce_answers", {}), results.get("std_answers", {})
-    return [judge_ce("ce_softmax", ce, expected["ce_answers"]),
-            judge_ce("ce_normalized", ce, expected["ce_answers"]),
-            judge_std("std_forward", std, expected["std_answers"]),
-            judge_std("std_local", std, expected["std_answers"]),
-            judge_std("std_backward", std, expected["std_answers"]),
-            judge_centered_difference(results.get("centered_difference", {}),
+    return [judge_ce("ce_softmax", points["ce_softmax"], ce, expected["ce_answers"]),
+            judge_ce("ce_normalized", points["ce_normalized"], ce, expected["ce_answers"]),
+            judge_std("std_forward", points["std_forward"], std, expected["std_answers"]),
+            judge_std("std_local", points["std_local"], std, expected["std_answers"]),
+            judge_std("std_backward", points["std_backward"], std, expected["std_answers"]),
+            judge_centered_difference(points["centered_difference"], results.get("centered_difference", {}),
                                       expected["centered_difference"]),
-            judge_relative_error(results.get("relative_error", {}), expected["relative_error"])]
+            judge_relative_error(points["relative_error"], results.get("relative_error", {}),
+                                 expected["relative_error"])]
 
 
 def run_probes(ns: dict) -> dict[str, dict]:
@@ -479,10 +468,11 @@ def grade_namespace(ns: dict, expected: dict | None = None) -> list[PartVerdict]
     """Run the probes in-process on a namespace and judge: for tests only (student
     code goes through the sandbox).  ``expected`` defaults to the source notebook's
     solution run in-process."""
+    from autograder.engine.reference import reference_namespace, source_notebook
     if expected is None:
-        from autograder.engine.reference import reference_namespace
         expected = run_probes(reference_namespace("backprop"))
-    return judge(run_probes(ns), expected)
+    points = {part: pts for part, (_, pts) in graded_parts(source_notebook("backprop")).items()}
+    return judge(run_probes(ns), expected, points)
 
 
 def from_driver(info: dict, arrays: dict) -> dict:
@@ -507,3 +497,42 @@ def from_driver(info: dict, arrays: dict) -> dict:
     for i, message in table("case_errors", dict).items():
         flat[f"case{str(i)[:10]}!error"] = str(message)[:300]
     return flat
+
+
+# ------------------------------------------------------------------ the engine's view
+@dataclass
+class Probe:
+    """A probe request in the shape the engine runs: one per solution cell, so a value
+    that hangs when read costs only its own cell's parts."""
+    name: str
+    request: dict
+    arrays: dict = field(default_factory=dict)
+
+    @property
+    def cell(self) -> str:
+        return self.request["part"]
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def as_request(self) -> dict:
+        return self.request
+
+
+def _probes(seed: int) -> list[Probe]:
+    """Fixed probes: the given data are in the notebook, so there is nothing random to hide."""
+    arrays = probe_arrays()
+    return [Probe(p["name"], {k: v for k, v in p.items() if k != "arrays"},
+                  {k: arrays[k] for k in p.get("arrays", {})}) for p in probes()]
+
+
+def _judge(probes, results, expected, points) -> dict:
+    flat = {name: from_driver(info, arrays) for name, (info, arrays) in results.items()}
+    want = {name: from_driver(info, arrays) for name, (info, arrays) in expected.items()}
+    return {v.part: Judged(v.score, v.status, v.messages) for v in judge(flat, want, points)
+            if PROBE_OF[v.part] in results}
+
+
+SPEC = Spec(parts=tuple(Part(p, c, f"your {c} cell") for p, c in CELL_OF.items()), probes=_probes,
+            judge=_judge, fixed_seed=0)

@@ -1,4 +1,4 @@
-"""What the `mlp` grader asks: parts, points and probes.
+"""What the `mlp` grader asks: its parts and their probes (points live in the source notebook).
 
 Probe inputs are drawn from a per-run seed, with shapes chosen so that every
 dimension differs from the others (a transposed or unsummed array then has a
@@ -14,17 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-POINTS = {"linear": 10, "relu": 4, "sigmoid": 4, "tanh": 4, "gelu": 6, "leaky_relu": 4,
-          "euclidean_loss": 6, "softmax_ce_loss": 10, "hinge_loss": 8, "sgd": 10, "training": 14}
+from autograder.assignments.mlp import diagnose, training
+from autograder.engine.spec import Judged, Part, Spec
+
 CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
            "gelu": "GELU", "leaky_relu": "LeakyReLU", "euclidean_loss": "EuclideanLoss",
            "softmax_ce_loss": "SoftmaxCrossEntropyLoss", "hinge_loss": "HingeLoss", "sgd": "SGD"}
-# Cells whose classes the training run builds the network from.
-TRAINING_NEEDS = ("linear", "relu", "softmax_ce_loss", "sgd")
-
-
-def cell_id(part: str) -> str:
-    return f"{part}-tests"
 
 
 @dataclass
@@ -37,6 +32,14 @@ class Probe:
     inputs: dict = field(default_factory=dict)    # what diagnose.py may use to name mistakes
     dims: dict = field(default_factory=dict)      # symbolic names of sizes, e.g. {"N": 4}
     compare: bool = True               # False: judged by rules (init), not against the reference
+
+    @property
+    def cell(self) -> str:             # one solution cell per part, named after it
+        return self.part
+
+    @property
+    def label(self) -> str:
+        return CLASSES[self.part]
 
     def as_request(self) -> dict:
         return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
@@ -179,3 +182,24 @@ def quick_probes(seed: int) -> list[Probe]:
     for i, p in enumerate(probes):
         p.request["seed"] = seed + i
     return probes
+
+
+def judge(probes, results, expected, points) -> dict:
+    """All-or-nothing per part: every probe checks the same contract, and a mistake in any
+    of them (forward, backward, an edge case) means the class does not do what the part asks."""
+    judged = {}
+    for part, klass in CLASSES.items():
+        messages = []
+        for probe in (p for p in probes if p.part == part and p.name in results):
+            info, got = results[probe.name]
+            msg = (diagnose.judge_probe(probe, klass, info, got, expected[probe.name][1]) if probe.compare
+                   else diagnose.judge_init(probe, info, got))
+            if msg and msg not in messages:
+                messages.append(msg)
+        judged[part] = Judged(0.0, "failed", messages) if messages else \
+            Judged(points[part], "passed", [f"{klass}: all checks passed"])
+    return judged
+
+
+SPEC = Spec(parts=tuple(Part(p, p, k) for p, k in CLASSES.items()), probes=quick_probes, judge=judge,
+            extra_parts={"training": training.part})

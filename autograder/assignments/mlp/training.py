@@ -21,8 +21,10 @@ trains the same network, so float round-off is the only difference.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -31,7 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder.engine.job import Job, status_of
+from autograder.engine.outcome import PartVerdict
+
 THRESHOLD = 0.97
+# Cells whose classes the training run builds the network from.
+NEEDS = ("linear", "relu", "softmax_ce_loss", "sgd")
 SEED = 2024
 # (epochs, lr) stages, each with a fresh SGD(lr, momentum): a fresh optimizer rather
 # than a changed `lr` attribute, so no student's way of storing lr matters.
@@ -190,3 +197,66 @@ def judge(info: dict | None, got: dict, seed: int) -> tuple[bool, str, float | N
     return False, (f"test accuracy {acc:.2%} after {EPOCHS} epochs with the grader's settings "
                    "(it trains on its own copy of the training data); "
                    f"needs {THRESHOLD:.0%}: check Linear, ReLU, SoftmaxCrossEntropyLoss and SGD"), acc
+
+
+# ------------------------------------------------------------------ the part
+_TRAINED: dict = {}
+
+
+def part(ctx, charged: dict, grade_id: str, points: float) -> PartVerdict:
+    """The training part, after the quick probes (``charged``: cells that hung or crashed there)."""
+    verdict = PartVerdict("training", grade_id, 0.0, points, "failed")
+    stuck = [p for p in NEEDS if charged.get(p, ("",))[0] == "timeout"]
+    if not ctx.train:
+        ctx.flags.append("training-skipped")
+        verdict.status, verdict.messages = "missing", ["training was not run (train=False)"]
+    elif stuck:    # it would only hang again, for the whole training time limit
+        verdict.status, verdict.messages = "timeout", [f"training needs your {', '.join(stuck)} code, "
+                                                       "which took too long"]
+    else:
+        verdict = _train_cached(ctx.root, ctx.ex, ctx.limits["train"], ctx.seed, verdict)
+    return verdict
+
+
+def _train_cached(root: Path, ex, limits, seed: int, verdict: PartVerdict) -> PartVerdict:
+    """Training depends only on the four cells it uses (the setup and the settings are
+    the grader's) and on the grading seed (its secret permutation of the data, see
+    permutations), so identical code is trained once per process and seed."""
+    key = hashlib.sha256(json.dumps([ex.setup, SETTINGS, int(seed), verdict.max_score,
+                                     *(ex.cells.get(p) for p in NEEDS)]).encode()).hexdigest()
+    if key not in _TRAINED:
+        _judge_training(verdict, *_train(root, ex, limits, seed), seed)
+        if verdict.status not in ("timeout", "memory", "crashed"):   # those may depend on the machine's load
+            _TRAINED[key] = verdict
+        return verdict
+    return dataclasses.replace(_TRAINED[key], messages=list(_TRAINED[key].messages))
+
+
+def _train(root: Path, ex, limits, seed: int) -> tuple[dict | None, dict, tuple | None]:
+    need = [p for p in NEEDS if p not in ex.cells]
+    if need:
+        return None, {}, ("missing", f"training needs your {', '.join(need)} cell(s)")
+    x_path, y_path = train_files(seed)     # the sandbox sees only this seed's folder
+    cells = [c for c in ex.program() if c["id"] in ("setup", *NEEDS)]
+    job = Job(root, "train", cells, [request(x_path, y_path)], x_path.parent)
+    result = job.run(limits)
+    got = job.outputs()
+    if "training" in got:
+        return got["training"][0], got["training"][1], None
+    status, what = status_of(result)
+    if status == "timeout":
+        return None, {}, (status, f"training did not finish within {limits.cpu_seconds:.0f} s of CPU time: "
+                                  "is your code very slow (Python loops over samples)?")
+    return None, {}, (status, f"training {what}")
+
+
+def _judge_training(verdict: PartVerdict, info, got, failure, seed: int) -> None:
+    if failure:
+        verdict.status, verdict.messages = failure[0], [failure[1]]
+        return
+    passed, message, _ = judge(info, got, seed)
+    verdict.messages = [message]
+    if passed:
+        verdict.score, verdict.status = verdict.max_score, "passed"
+    elif info is not None and info.get("status") != "ok":
+        verdict.status = "error"
