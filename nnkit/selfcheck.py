@@ -1,8 +1,11 @@
 """Self-checks for the notebooks' test cells: one verdict line per check.
 
 Each function prints ``✓ ...`` lines for what passed and, at the first
-failure, a ``✗ ... — diagnosis`` line, then raises AssertionError with that
-same line (a test cell fails on it).  On success it returns True.
+failure, a ``✗ ... — diagnosis`` line, then raises ``SelfCheckFailed`` (an
+AssertionError, so a test cell fails on it).  On success it returns True.
+An exception or a numerical warning in the student's code becomes such a ✗
+line too; Jupyter then shows only the frames of the student's own code, never
+this module's.
 
 The checks know no solution: they use numerical gradients, general
 properties (an activation keeps the shape, a batch-mean loss does not change
@@ -10,9 +13,43 @@ when the batch is repeated) and values the caller passes in.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import traceback
+import warnings
+
 import numpy as np
 
 from . import gradcheck
+
+_LIBRARIES = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(np.__file__))
+MAX_FRAMES = 3
+
+
+class SelfCheckFailed(AssertionError):
+    """A self-check's ✗ verdict.  The ✗ line is already printed, so IPython (which calls
+    ``_render_traceback_`` instead of formatting the traceback) shows only the last frames
+    of the student's own code that raised, if any: the self-check's frames would only
+    repeat the line."""
+
+    def __init__(self, line: str, cause: BaseException | None = None):
+        super().__init__(line)
+        self.student_frames = _student_frames(cause)
+
+    def _render_traceback_(self) -> list[str]:
+        return self.student_frames
+
+
+def _student_frames(cause: BaseException | None) -> list[str]:
+    """Where in the student's code ``cause`` was raised: the last few frames outside nnkit
+    and NumPy, formatted as Python does.  Empty for a wrong value or a stub."""
+    if cause is None or isinstance(cause, NotImplementedError):
+        return []
+    frames = [f for f in traceback.extract_tb(cause.__traceback__)
+              if not os.path.abspath(f.filename).startswith(_LIBRARIES)]
+    if not frames:
+        return []
+    return ["Raised in your code:", *"".join(traceback.format_list(frames[-MAX_FRAMES:])).rstrip().splitlines()]
 
 
 def _report_ok(line: str) -> None:
@@ -22,15 +59,29 @@ def _report_ok(line: str) -> None:
 def _report_fail(line: str, cause: BaseException | None = None):
     text = f"✗ {line}"
     print(text)
-    raise AssertionError(text) from cause
+    raise SelfCheckFailed(text, cause) from None
 
 
-def _call(what: str, fn, *args):
-    """Run student code; turn an exception into a ✗ verdict naming it."""
+@contextlib.contextmanager
+def _strict():
+    """Numerical warnings (overflow, division by zero, invalid values) become errors."""
+    with np.errstate(over="raise", divide="raise", invalid="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+def _call(what: str, fn, *args, strict: bool = False):
+    """Run student code; turn an exception, or with ``strict`` a numerical warning, into a
+    ✗ verdict naming it."""
     try:
-        return fn(*args)
+        with _strict() if strict else contextlib.nullcontext():
+            return fn(*args)
     except NotImplementedError as err:
         _report_fail(f"{what} is not implemented yet", err)
+    except (FloatingPointError, RuntimeWarning) as err:
+        _report_fail(f"{what}: numerical trouble ({err}) — something overflows or divides by zero; "
+                     "use a numerically stable form (e.g. subtract the row maximum before exp, "
+                     "or exp(-|x|) for a sigmoid)", err)
     except Exception as err:  # noqa: BLE001 (any error in student code is a verdict)
         _report_fail(f"{what} raised {type(err).__name__}: {err}", err)
 
@@ -196,11 +247,16 @@ def check_loss(loss, *, n: int = 8, classes: int = 5, seed: int = 0, args=(), kw
 
 
 def check_values(name: str, got, expected, atol: float = 1e-8, rtol: float = 1e-5,
-                 *, batch: int | None = None) -> bool:
+                 *, batch: int | None = None, strict: bool = False) -> bool:
     """Compare ``got`` with ``expected`` (arrays or numbers) and say how they differ.
 
-    ``batch`` (the batch size N) lets a result off by a factor N be named.
+    ``got`` may be a function of no arguments (``lambda: layer.forward(x)``): it is then
+    called here, so an exception in it becomes the ✗ line, and with ``strict=True`` so does
+    a numerical warning (overflow, division by zero).  ``batch`` (the batch size N) lets a
+    result off by a factor N be named.
     """
+    if callable(got):
+        got = _call(name, got, strict=strict)
     if got is None:
         _report_fail(f"{name}: got None — did you forget to return the result?")
     got_arr, expected = np.asarray(got), np.asarray(expected, dtype=np.float64)

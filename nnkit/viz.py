@@ -234,7 +234,8 @@ def plot_history(histories, title: str | None = None):
         _curves(ax_loss, ax_acc, history, color=color, label=str(label) or None)
     _style_axes(ax_loss, ax_acc)
     ax_acc.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    fig.suptitle(title or "solid: training, dashed: validation", fontsize="medium")
+    styles = "solid: training, dashed: validation"      # said on every figure: the legend shows colours only
+    fig.suptitle(f"{title} ({styles})" if title else styles, fontsize="medium")
     fig.tight_layout()
     return fig
 

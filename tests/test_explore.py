@@ -131,3 +131,24 @@ def test_one_liners_run_in_plain_python_quickly():
     env.pop("NNKIT_WIDGETS", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_std_explorer_does_not_open_at_the_graded_point():
+    """What the explorer shows by default must not be the backprop exercise's answer."""
+    import nbformat
+
+    from autograder.assignments.backprop import spec
+    from autograder.engine.reference import source_notebook
+    assert explore.STD_START != (spec.X1, spec.X2)
+    shown = explore.std_graph_widget().children[1].children[0].value
+    graded = explore.std_graph_values(spec.X1, spec.X2)["value"]
+    assert f"{graded['v']:.3f}" not in shown          # 4.000: v (and q1, q2) at the graded point
+    cell = next(c for c in nbformat.read(source_notebook("backprop"), as_version=4).cells
+                if c.get("id") == "std-explorer")
+    assert "std_graph()" in cell.source, cell.source
+
+
+@pytest.mark.parametrize("logits, true_class", [((60.0, 0.0, 0.0), 0), ((1e-9, 0.0), 0), ((3.0, 1.0), 1)])
+def test_softmax_loss_is_never_printed_negative(logits, true_class):
+    assert explore.softmax_ce_values(logits, true_class)["loss"] >= 0
+    assert "-0.000" not in explore._softmax_html(logits, true_class, 1.0)

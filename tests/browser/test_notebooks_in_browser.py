@@ -208,22 +208,22 @@ def test_backprop_runs_and_std_graph_slider_updates_gradient(page, lab):
     graph = page.locator(f"{NB} .jp-OutputArea-output").filter(has=page.locator(".nnkit-std-graph"))
     table = graph.locator(".nnkit-std-graph")
     table.wait_for()
-    assert "∂s/∂x1 = -0.500" in table.inner_text()
+    assert "∂s/∂x1 = 0.500" in table.inner_text()     # x1 > x2 at the explorer's start
     assert graph.locator("img").count() >= 1
     _shot(page, "backprop-std-graph-before.png", graph)
 
-    # Move x2 below x1 by typing into the slider's readout, as a student can.
+    # Move x2 above x1 by typing into the slider's readout, as a student can.
     x2 = graph.locator(".widget-slider", has=page.locator("label", has_text=re.compile("^x2$")))
     readout = x2.locator(".widget-readout")
     readout.click()
     page.keyboard.press("Control+A")
-    page.keyboard.type("-4")
+    page.keyboard.type("4")
     page.keyboard.press("Enter")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.nnkit-std-graph')].some(e => /∂s\\/∂x1 = 0\\.500/.test(e.textContent))",
+        "() => [...document.querySelectorAll('.nnkit-std-graph')].some(e => /∂s\\/∂x1 = -0\\.500/.test(e.textContent))",
         timeout=20_000)
     text = table.inner_text()
-    assert "∂s/∂x2 = -0.500" in text and "-4.000" in text
+    assert "∂s/∂x2 = 0.500" in text and "4.000" in text
     _shot(page, "backprop-std-graph-after-slider.png", graph)
 
     # The other explorers drew their pictures as live widgets too.
@@ -253,7 +253,7 @@ def test_student_copy_explorer_renders(page, lab):
     except Exception:
         _shot(page, "failed-student-explorer.png")
         raise
-    assert "∂s/∂x1 = -0.500" in graph.inner_text()
+    assert "∂s/∂x1 = 0.500" in graph.inner_text()
     _shot(page, "student-backprop-std-graph.png", cell)
 
 

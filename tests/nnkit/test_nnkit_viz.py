@@ -87,3 +87,9 @@ def test_plot_confusion_counts():
     assert "71.43%" in fig.axes[0].get_title()
     fig = viz.plot_confusion(np.eye(3)[y_true], y_pred, classes=3, normalize=True)
     np.testing.assert_allclose(fig.axes[0].images[0].get_array().sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("title", [None, "activation × loss"])
+def test_plot_history_says_which_line_is_which(title):
+    fig = viz.plot_history({"a": history(3, 0.1, True)}, title=title)
+    assert "solid: training, dashed: validation" in fig._suptitle.get_text()
