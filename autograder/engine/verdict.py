@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import io
 import json
 import os
 import secrets
@@ -40,7 +39,8 @@ import numpy as np
 
 from autograder.engine import reference
 from autograder.engine.extract import extract
-from autograder.isolation.sandbox import Limits, run as sandbox_run, safe_read
+from autograder.isolation import results
+from autograder.isolation.sandbox import Limits, run as sandbox_run
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parents[1] / "sandboxed" / "driver.py"
@@ -135,10 +135,9 @@ class Job:
         for p in self.probes:
             name = p["name"]
             try:
-                info = json.loads(safe_read(self.work / "out" / f"{name}.json", MAX_JSON))
-                raw = safe_read(self.work / "out" / f"{name}.npz", MAX_NPZ)
-                with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-                    arrays = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+                info = results.read_json(self.work / "out" / f"{name}.json", MAX_JSON, root=self.work)
+                raw = results.load_npz(self.work / "out" / f"{name}.npz", MAX_NPZ, root=self.work)
+                arrays = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
             except Exception:  # noqa: BLE001 - missing, forged or oversized: did not finish
                 continue
             if isinstance(info, dict) and isinstance(info.get("status"), str):

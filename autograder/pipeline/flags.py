@@ -24,6 +24,8 @@ GRADER_ERROR = "grader error"
 SUSPICIOUS = "suspicious"
 REVIEW = "review"
 GRADER_NOTE = "grader note"
+REJECTED_OUTPUT = "rejected output"
+DISK = "disk"
 
 # For the instructor: report footer, README, `python -m autograder flags`.
 MEANINGS: dict[str, str] = {
@@ -45,6 +47,9 @@ MEANINGS: dict[str, str] = {
     SUSPICIOUS: "the static scan found code that tries to get around the grader (rule named after the colon)",
     REVIEW: "the in-notebook tests and the out-of-process grader disagree on a part; the grader's score counts, check by hand",
     GRADER_NOTE: "the out-of-process grader noted something (after the colon: magics removed, duplicate cell, training skipped)",
+    REJECTED_OUTPUT: "the sandbox left something the honest harness never writes (a link, FIFO, device, hard link, "
+                     "oversized or forged result archive: after the colon); it was not read, nothing of it counted",
+    DISK: "the notebook filled its bounded disk space (bytes or files); it was graded on what ran",
 }
 
 # The same flags as a student reads them in feedback: what happened, not how we caught it.
@@ -67,6 +72,8 @@ STUDENT_MEANINGS: dict[str, str] = {
     SUSPICIOUS: "Your instructor will review your submission by hand.",
     REVIEW: "Your instructor will review one part by hand.",
     GRADER_NOTE: "",
+    REJECTED_OUTPUT: "Your instructor will review your submission by hand.",
+    DISK: "Your notebook wrote more files or data than allowed; writing stopped there.",
 }
 
 
@@ -85,6 +92,10 @@ def student_meaning(flag: str) -> str:
 
 def suspicious(rule: str) -> str:
     return f"{SUSPICIOUS}: {rule}"
+
+
+def rejected(detail: str) -> str:
+    return f"{REJECTED_OUTPUT}: {detail}"
 
 
 def review(cell: str) -> str:

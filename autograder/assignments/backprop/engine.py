@@ -9,11 +9,10 @@ solution cells on the same probes (``verdict._expected``: a trusted process).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from autograder.engine import verdict as V
-from autograder.isolation.sandbox import safe_read
+from autograder.isolation import results
 from autograder.assignments.backprop import spec
 
 # Solution cell -> the parts answered in it (verdict.grade_notebook uses it for magics).
@@ -49,7 +48,7 @@ def _flat(got: dict) -> dict:
 def _cell_errors(job) -> dict:
     """The driver's per-cell report (untrusted: used only to word messages)."""
     try:
-        report = json.loads(safe_read(job.work / "out" / "cells.json", 100_000))
+        report = results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
         return {str(k): str(v.get("error"))[:300] for k, v in report.items()
                 if isinstance(v, dict) and v.get("status") == "error"}
     except Exception:  # noqa: BLE001 - missing or forged: no cell messages
