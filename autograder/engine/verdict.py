@@ -39,7 +39,7 @@ import numpy as np
 
 from autograder.engine import reference
 from autograder.engine.extract import extract
-from autograder.isolation import results
+from autograder.isolation import results as safe_results
 from autograder.isolation.sandbox import Limits, run as sandbox_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,8 +135,8 @@ class Job:
         for p in self.probes:
             name = p["name"]
             try:
-                info = results.read_json(self.work / "out" / f"{name}.json", MAX_JSON, root=self.work)
-                raw = results.load_npz(self.work / "out" / f"{name}.npz", MAX_NPZ, root=self.work)
+                info = safe_results.read_json(self.work / "out" / f"{name}.json", MAX_JSON, root=self.work)
+                raw = safe_results.load_npz(self.work / "out" / f"{name}.npz", MAX_NPZ, root=self.work)
                 arrays = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
             except Exception:  # noqa: BLE001 - missing, forged or oversized: did not finish
                 continue

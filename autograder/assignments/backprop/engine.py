@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autograder.engine import verdict as V
-from autograder.isolation import results
+from autograder.isolation import results as safe_results
 from autograder.assignments.backprop import spec
 
 # Solution cell -> the parts answered in it (verdict.grade_notebook uses it for magics).
@@ -48,7 +48,7 @@ def _flat(got: dict) -> dict:
 def _cell_errors(job) -> dict:
     """The driver's per-cell report (untrusted: used only to word messages)."""
     try:
-        report = results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
+        report = safe_results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
         return {str(k): str(v.get("error"))[:300] for k, v in report.items()
                 if isinstance(v, dict) and v.get("status") == "error"}
     except Exception:  # noqa: BLE001 - missing or forged: no cell messages
