@@ -35,7 +35,8 @@ MEANINGS: dict[str, str] = {
     KERNEL_DIED: "the Python kernel stopped mid-notebook (os._exit, crash, kill); cells after that point earned nothing",
     OUTPUT_TRUNCATED: "the notebook printed more than the output cap; the rest of its output was dropped",
     CELLS_RESTORED: "test or read-only cells were missing or edited; the original ones were put back before grading",
-    INVALID_NOTEBOOK: "a file could not be read as a notebook (bad JSON or not nbformat 4); nothing in it was run",
+    INVALID_NOTEBOOK: "a file could not be read as a notebook (bad JSON, not nbformat 4, or over the bounds checked "
+                      "before parsing: bytes, cells, nesting; the report says which); nothing in it was run",
     MISSING_NOTEBOOK: "an expected notebook was not handed in; its parts score 0",
     RENAMED_NOTEBOOK: "a notebook under another name was matched to the expected one by its content",
     EXTRA_NOTEBOOK: "a notebook that is not part of the assignment was handed in and ignored",
@@ -60,7 +61,9 @@ STUDENT_MEANINGS: dict[str, str] = {
     KERNEL_DIED: "Your notebook stopped unexpectedly part-way; code after that point was not graded.",
     OUTPUT_TRUNCATED: "Your notebook printed a very large amount of output; only the beginning was kept.",
     CELLS_RESTORED: "Some test or read-only cells were changed or deleted; the original ones were used for grading.",
-    INVALID_NOTEBOOK: "A file you handed in could not be opened as a notebook.",
+    INVALID_NOTEBOOK: "A file you handed in could not be opened as a notebook (damaged, not saved by Jupyter, or over "
+                      "the limits: 16 MB, 2,000 cells). Open it in Jupyter, clear the outputs "
+                      "(Kernel > Restart & Clear Output), save, and hand it in again.",
     MISSING_NOTEBOOK: "A notebook of this assignment was not in your submission.",
     RENAMED_NOTEBOOK: "A notebook was handed in under a different name; it was graded as the expected one.",
     EXTRA_NOTEBOOK: "An extra notebook was handed in and not graded.",
