@@ -73,6 +73,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_init.py"
+# The sandbox's own Python environment (requirements-sandbox.txt, built by `make venv`):
+# NumPy, nnkit and the notebook runner, no scikit-learn/SciPy/PyTorch.  It is bound instead
+# of the grader's .venv, and an argv[0] naming the grader's Python runs its Python instead.
+GRADER_VENV = REPO_ROOT / ".venv"
+SANDBOX_VENV = REPO_ROOT / ".venv-sandbox"
 SECCOMP_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_seccomp.py"
 SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": owns nothing on the host
 # RLIMIT_NPROC counts every process of a real uid on the whole host, so sandboxes that
@@ -275,9 +280,26 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
             os.lchown(os.path.join(folder, name), uid, gid)
 
 
-def _child_env(workdir: Path, extra: dict | None) -> dict[str, str]:
+def _venv() -> tuple[Path, str | None]:
+    """The environment the child gets, and why it is the grader's own (degraded) if so."""
+    if (SANDBOX_VENV / ".installed").is_file():
+        return SANDBOX_VENV, None
+    return GRADER_VENV, (f"no sandbox environment ({SANDBOX_VENV.name}: run `make venv`): the child can import "
+                         "everything the grader's .venv holds (scikit-learn, SciPy, ...)")
+
+
+def _sandbox_argv(argv: list[str], venv: Path) -> list[str]:
+    """The grader's Python (sys.executable, .venv/bin/python*) becomes the sandbox environment's."""
+    first = Path(argv[0])
+    if venv != GRADER_VENV and (argv[0] == sys.executable or first.parent == GRADER_VENV / "bin"):
+        name = first.name if (venv / "bin" / first.name).exists() else "python"
+        return [str(venv / "bin" / name), *argv[1:]]
+    return argv
+
+
+def _child_env(workdir: Path, extra: dict | None, venv: Path = GRADER_VENV) -> dict[str, str]:
     env = {
-        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir / "home"),
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
@@ -440,13 +462,18 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
     if not INIT_SCRIPT.is_file():
         raise SandboxError(f"sandbox init script missing: {INIT_SCRIPT}")
     plan, degraded = _plan()
+    venv, no_venv = _venv()
+    if no_venv:
+        degraded = [*degraded, no_venv]
     _warn_degraded(degraded)
+    argv = _sandbox_argv(argv, venv)
 
     workdir = _resolve(workdir, "workdir")
     if not workdir.is_dir():
         raise NotADirectoryError(f"sandbox workdir is not a folder: {workdir}")
-    binds: list[tuple[str, bool]] = [(str(p), True) for p in _python_roots()]
-    binds += [(str(REPO_ROOT / ".venv"), True), (str(REPO_ROOT / "nnkit"), True)]
+    # sys.prefix is the grader's .venv when it runs in one: never shown beside the sandbox's own.
+    binds: list[tuple[str, bool]] = [(str(p), True) for p in _python_roots() if p != GRADER_VENV.resolve()]
+    binds += [(str(venv), True), (str(REPO_ROOT / "nnkit"), True)]
     for paths, ro, what in ((readonly, True, "readonly"), (writable, False, "writable"),
                             ([workdir], False, "workdir")):
         for path in paths:
@@ -467,7 +494,7 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
         "uid": None, "gid": None, "passwd": None,
         "workdir": str(workdir),
         "argv": argv,
-        "env": _child_env(workdir, env),
+        "env": _child_env(workdir, env, venv),
     }
     if not plan["setuid"]:
         return _launch(config, plan, limits, list(degraded), stdin_bytes)
