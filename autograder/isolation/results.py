@@ -57,7 +57,8 @@ class Finding:
     path: str       # relative to the audited folder
 
     def flag_detail(self) -> str:
-        return f"{self.reason} {self.path}"
+        """Reason and file name (job folders have random names: a flag must compare run to run)."""
+        return f"{self.reason} {Path(self.path).name}"
 
 
 def _owners(uid: int | None) -> set[int]:
