@@ -71,6 +71,8 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.isolation import cpu as cpu_share
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_init.py"
 # The sandbox's own Python environment (requirements-sandbox.txt, built by `make venv`):
@@ -113,6 +115,7 @@ class Limits:
     file_bytes: int = 64 * 2**20
     nproc: int = 64
     output_bytes: int = 1 * 2**20
+    cpus: float = 1.0  # cores all the run's processes together may use (its CPU cgroup's quota)
 
 
 @dataclasses.dataclass
@@ -190,6 +193,7 @@ def capabilities() -> dict:
     caps["seccomp"] = ok
     _DETAILS["seccomp"] = "syscall filter denies namespaces, mount, bpf, io_uring, ..." if ok else \
         f"filter unavailable: {detail}"
+    caps["cpu_cgroup"], _DETAILS["cpu_cgroup"] = cpu_share.probe()
     return caps
 
 
@@ -212,6 +216,7 @@ def _plan() -> tuple[dict, list[str]]:
         "setuid": caps["setuid"],
         "rlimits": caps["rlimits"],
         "seccomp": caps["seccomp"],
+        "cpu_cgroup": caps["cpu_cgroup"],
     }
     reasons = []
     if not plan["mount"]:
@@ -230,6 +235,9 @@ def _plan() -> tuple[dict, list[str]]:
     if not plan["seccomp"]:
         reasons.append("no seccomp filter: the child can create user namespaces, use io_uring, bpf, ... "
                        "(more kernel attack surface)")
+    if not plan["cpu_cgroup"]:
+        reasons.append("no CPU cgroup: each run is pinned to one core instead of getting a CPU quota; "
+                       "runs sharing a core (and other host processes) slow each other down")
     if not plan["rlimits"]:
         reasons.append("rlimits unavailable: no memory, CPU, file-size or process limits")
     if plan["setuid"] and not plan["mount"]:
@@ -545,16 +553,21 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
+    group = cpu_share.create(cpu_share.parent(), limits.cpus) if plan["cpu_cgroup"] else None
+    slot = UID_POOL.index(config["uid"]) if config["uid"] in UID_POOL else 0
     try:
         proc = subprocess.Popen(
             wrapper + [sys.executable, "-I", "-S", str(INIT_SCRIPT), str(config_r), str(status_w), str(life_r)],
             stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
             stdout=out_w, stderr=err_w, pass_fds=(config_r, status_w, life_r),
             start_new_session=True, cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+            # every process of the run is in its CPU cgroup (or on its core) from the start
+            preexec_fn=cpu_share.joiner(group, None if group else cpu_share.pinned_core(slot)),
         )
     except BaseException:
         for fd in (config_w, status_r, life_w, out_r, err_r):
             os.close(fd)
+        cpu_share.remove(group)
         raise
     finally:
         for fd in (config_r, status_w, life_r, out_w, err_w):
@@ -578,6 +591,7 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
         _kill_group(proc.pid)
         proc.wait()
         os.close(life_w)
+        cpu_share.remove(group)
     seconds = time.monotonic() - started
 
     deadline = time.monotonic() + DRAIN_SECONDS
