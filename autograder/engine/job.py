@@ -1,7 +1,6 @@
 """One sandboxed run of the driver, its limits, and the reference's values on the same probes."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -11,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from autograder.engine.extract import extract
-from autograder.isolation.sandbox import Limits, run as sandbox_run, safe_read
+from autograder.isolation import results as safe_results
+from autograder.isolation.sandbox import Limits, run as sandbox_run
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parents[1] / "sandboxed" / "driver.py"
@@ -60,10 +60,9 @@ class Job:
         for p in self.probes:
             name = p["name"]
             try:
-                info = json.loads(safe_read(self.work / "out" / f"{name}.json", MAX_JSON))
-                raw = safe_read(self.work / "out" / f"{name}.npz", MAX_NPZ)
-                with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-                    arrays = {k: np.asarray(z[k], dtype=np.float64) for k in z.files}
+                info = safe_results.read_json(self.work / "out" / f"{name}.json", MAX_JSON, root=self.work)
+                raw = safe_results.load_npz(self.work / "out" / f"{name}.npz", MAX_NPZ, root=self.work)
+                arrays = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
             except Exception:  # noqa: BLE001 - missing, forged or oversized: did not finish
                 continue
             if isinstance(info, dict) and isinstance(info.get("status"), str):

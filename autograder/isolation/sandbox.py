@@ -71,8 +71,15 @@ import threading
 import time
 from pathlib import Path
 
+from autograder.isolation import cpu as cpu_share
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_init.py"
+# The sandbox's own Python environment (requirements-sandbox.txt, built by `make venv`):
+# NumPy, nnkit and the notebook runner, no scikit-learn/SciPy/PyTorch.  It is bound instead
+# of the grader's .venv, and an argv[0] naming the grader's Python runs its Python instead.
+GRADER_VENV = REPO_ROOT / ".venv"
+SANDBOX_VENV = REPO_ROOT / ".venv-sandbox"
 SECCOMP_SCRIPT = REPO_ROOT / "autograder" / "sandboxed" / "sandbox_seccomp.py"
 SANDBOX_UID = SANDBOX_GID = 65534  # "nobody": owns nothing on the host
 # RLIMIT_NPROC counts every process of a real uid on the whole host, so sandboxes that
@@ -108,6 +115,7 @@ class Limits:
     file_bytes: int = 64 * 2**20
     nproc: int = 64
     output_bytes: int = 1 * 2**20
+    cpus: float = 1.0  # cores all the run's processes together may use (its CPU cgroup's quota)
 
 
 @dataclasses.dataclass
@@ -185,6 +193,7 @@ def capabilities() -> dict:
     caps["seccomp"] = ok
     _DETAILS["seccomp"] = "syscall filter denies namespaces, mount, bpf, io_uring, ..." if ok else \
         f"filter unavailable: {detail}"
+    caps["cpu_cgroup"], _DETAILS["cpu_cgroup"] = cpu_share.probe()
     return caps
 
 
@@ -207,6 +216,7 @@ def _plan() -> tuple[dict, list[str]]:
         "setuid": caps["setuid"],
         "rlimits": caps["rlimits"],
         "seccomp": caps["seccomp"],
+        "cpu_cgroup": caps["cpu_cgroup"],
     }
     reasons = []
     if not plan["mount"]:
@@ -225,6 +235,9 @@ def _plan() -> tuple[dict, list[str]]:
     if not plan["seccomp"]:
         reasons.append("no seccomp filter: the child can create user namespaces, use io_uring, bpf, ... "
                        "(more kernel attack surface)")
+    if not plan["cpu_cgroup"]:
+        reasons.append("no CPU cgroup: each run is pinned to one core instead of getting a CPU quota; "
+                       "runs sharing a core (and other host processes) slow each other down")
     if not plan["rlimits"]:
         reasons.append("rlimits unavailable: no memory, CPU, file-size or process limits")
     if plan["setuid"] and not plan["mount"]:
@@ -275,9 +288,26 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
             os.lchown(os.path.join(folder, name), uid, gid)
 
 
-def _child_env(workdir: Path, extra: dict | None) -> dict[str, str]:
+def _venv() -> tuple[Path, str | None]:
+    """The environment the child gets, and why it is the grader's own (degraded) if so."""
+    if (SANDBOX_VENV / ".installed").is_file():
+        return SANDBOX_VENV, None
+    return GRADER_VENV, (f"no sandbox environment ({SANDBOX_VENV.name}: run `make venv`): the child can import "
+                         "everything the grader's .venv holds (scikit-learn, SciPy, ...)")
+
+
+def _sandbox_argv(argv: list[str], venv: Path) -> list[str]:
+    """The grader's Python (sys.executable, .venv/bin/python*) becomes the sandbox environment's."""
+    first = Path(argv[0])
+    if venv != GRADER_VENV and (argv[0] == sys.executable or first.parent == GRADER_VENV / "bin"):
+        name = first.name if (venv / "bin" / first.name).exists() else "python"
+        return [str(venv / "bin" / name), *argv[1:]]
+    return argv
+
+
+def _child_env(workdir: Path, extra: dict | None, venv: Path = GRADER_VENV) -> dict[str, str]:
     env = {
-        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir / "home"),
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
@@ -421,22 +451,11 @@ def _namespace_memory(namespace: str) -> int:
 
 
 def safe_read(path, max_bytes: int) -> bytes:
-    """Read a file the sandbox wrote: no symlinks, regular files only, at most max_bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path} is not a regular file")
-        if info.st_size > max_bytes:
-            raise ValueError(f"{path} is {info.st_size} bytes, more than the {max_bytes} allowed")
-        data = b""
-        while len(data) <= max_bytes and (chunk := os.read(fd, max_bytes + 1 - len(data))):
-            data += chunk
-        if len(data) > max_bytes:
-            raise ValueError(f"{path} grew past {max_bytes} bytes")
-        return data
-    finally:
-        os.close(fd)
+    """Read a file the sandbox wrote: no symlinks, regular files only, at most max_bytes.
+    Kept for callers of the old name; ``autograder.isolation.results`` is the reader
+    (pass ``root=`` there so links on the whole path are refused, not only the last one)."""
+    from autograder.isolation import results
+    return results.read_bytes(path, max_bytes)
 
 
 # ---------------------------------------------------------------------------- run
@@ -451,13 +470,18 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
     if not INIT_SCRIPT.is_file():
         raise SandboxError(f"sandbox init script missing: {INIT_SCRIPT}")
     plan, degraded = _plan()
+    venv, no_venv = _venv()
+    if no_venv:
+        degraded = [*degraded, no_venv]
     _warn_degraded(degraded)
+    argv = _sandbox_argv(argv, venv)
 
     workdir = _resolve(workdir, "workdir")
     if not workdir.is_dir():
         raise NotADirectoryError(f"sandbox workdir is not a folder: {workdir}")
-    binds: list[tuple[str, bool]] = [(str(p), True) for p in _python_roots()]
-    binds += [(str(REPO_ROOT / ".venv"), True), (str(REPO_ROOT / "nnkit"), True)]
+    # sys.prefix is the grader's .venv when it runs in one: never shown beside the sandbox's own.
+    binds: list[tuple[str, bool]] = [(str(p), True) for p in _python_roots() if p != GRADER_VENV.resolve()]
+    binds += [(str(venv), True), (str(REPO_ROOT / "nnkit"), True)]
     for paths, ro, what in ((readonly, True, "readonly"), (writable, False, "writable"),
                             ([workdir], False, "workdir")):
         for path in paths:
@@ -478,7 +502,7 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
         "uid": None, "gid": None, "passwd": None,
         "workdir": str(workdir),
         "argv": argv,
-        "env": _child_env(workdir, env),
+        "env": _child_env(workdir, env, venv),
     }
     if not plan["setuid"]:
         return _launch(config, plan, limits, list(degraded), stdin_bytes)
@@ -529,16 +553,21 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     started = time.monotonic()
+    group = cpu_share.create(cpu_share.parent(), limits.cpus) if plan["cpu_cgroup"] else None
+    slot = UID_POOL.index(config["uid"]) if config["uid"] in UID_POOL else 0
     try:
         proc = subprocess.Popen(
             wrapper + [sys.executable, "-I", "-S", str(INIT_SCRIPT), str(config_r), str(status_w), str(life_r)],
             stdin=subprocess.PIPE if stdin_bytes is not None else subprocess.DEVNULL,
             stdout=out_w, stderr=err_w, pass_fds=(config_r, status_w, life_r),
             start_new_session=True, cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+            # every process of the run is in its CPU cgroup (or on its core) from the start
+            preexec_fn=cpu_share.joiner(group, None if group else cpu_share.pinned_core(slot)),
         )
     except BaseException:
         for fd in (config_w, status_r, life_w, out_r, err_r):
             os.close(fd)
+        cpu_share.remove(group)
         raise
     finally:
         for fd in (config_r, status_w, life_r, out_w, err_w):
@@ -562,6 +591,7 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
         _kill_group(proc.pid)
         proc.wait()
         os.close(life_w)
+        cpu_share.remove(group)
     seconds = time.monotonic() - started
 
     deadline = time.monotonic() + DRAIN_SECONDS

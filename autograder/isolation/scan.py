@@ -39,8 +39,14 @@ SUSPICIOUS_MODULES = {
     "threading": "threads", "_thread": "threads", "atexit": "atexit",
     # a network trained by a library, not from scratch (sklearn's MLPClassifier is exactly 784-128-10 ReLU)
     "sklearn": "ml-library", "torch": "ml-library", "tensorflow": "ml-library", "keras": "ml-library",
-    "jax": "ml-library",
+    "jax": "ml-library", "scipy": "ml-library", "xgboost": "ml-library", "lightgbm": "ml-library",
 }
+
+# What an assignment's code may import at all: the standard library, NumPy, nnkit and what
+# nnkit's plots and widgets use.  Anything else is flagged (`disallowed-import`), and most of
+# it is not even installed in the sandbox's own environment (requirements-sandbox.txt).
+ALLOWED_MODULES = set(sys.stdlib_module_names) | {
+    "numpy", "nnkit", "matplotlib", "mpl_toolkits", "IPython", "ipywidgets", "tqdm", "__future__"}
 
 # Fully qualified callables/attributes (after alias resolution) and their rule.
 SUSPICIOUS_NAMES = {
@@ -192,18 +198,22 @@ class _Visitor(ast.NodeVisitor):
         return name is not None and name.split(".")[0] in PROTECTED_MODULES
 
     # -- imports
+    def check_module(self, node, top: str) -> None:
+        if top in SUSPICIOUS_MODULES:
+            self.flag(node, SUSPICIOUS_MODULES[top])
+        elif top and top not in ALLOWED_MODULES:
+            self.flag(node, "disallowed-import")
+
     def visit_Import(self, node):
         for alias in node.names:
             top = alias.name.split(".")[0]
-            if top in SUSPICIOUS_MODULES:
-                self.flag(node, SUSPICIOUS_MODULES[top])
+            self.check_module(node, top)
             self.aliases[alias.asname or top] = alias.name if alias.asname else top
 
     def visit_ImportFrom(self, node):
         module = node.module or ""
-        top = module.split(".")[0]
-        if top in SUSPICIOUS_MODULES:
-            self.flag(node, SUSPICIOUS_MODULES[top])
+        if not node.level:
+            self.check_module(node, module.split(".")[0])
         if node.level:
             self.flag(node, "relative-import")
         for alias in node.names:

@@ -125,15 +125,18 @@ def execute_job(job: dict) -> dict:
         out["run"] = {k: getattr(result, k) for k in ("returncode", "timed_out", "cpu_exceeded", "memory_exceeded",
                                                        "signal", "degraded", "seconds")}
         out["run"]["stderr_tail"] = str(result.stderr or "")[-2000:]
-        # Everything in workdir is now attacker-controlled: read it only through safe_read.
+        # Everything in workdir is now attacker-controlled: read it only through isolation.results.
+        from autograder.isolation import results
         try:
-            out["status"] = json.loads(sandbox.safe_read(workdir / "status.json", 100_000))
+            out["status"] = results.read_json(workdir / "status.json", 100_000, root=workdir, uid=result.uid)
         except Exception:  # noqa: BLE001 - missing, oversized or garbage: the run left no status
             out["status"] = None
         try:
-            (jobdir / "executed.ipynb").write_bytes(sandbox.safe_read(workdir / "executed.ipynb", MAX_EXECUTED_BYTES))
+            (jobdir / "executed.ipynb").write_bytes(
+                results.read_bytes(workdir / "executed.ipynb", MAX_EXECUTED_BYTES, root=workdir, uid=result.uid))
         except Exception:  # noqa: BLE001
             pass
+        out["rejected"] = [f.flag_detail() for f in results.audit(workdir, uid=result.uid)]
         if job.get("verdict"):
             from autograder.engine import verdict
             v = verdict.grade_notebook(job["notebook_path"], job["assignment"], seed=settings.seed,
@@ -141,6 +144,7 @@ def execute_job(job: dict) -> dict:
             out["verdict"] = v.to_json() if hasattr(v, "to_json") else v
             if isinstance(out["verdict"], str):
                 out["verdict"] = json.loads(out["verdict"])
+            out["rejected"] += [f.flag_detail() for f in results.audit(jobdir / "verdict")]
     except Exception:  # noqa: BLE001 - one submission's failure is reported, never raised
         out["error"] = traceback.format_exc()[-4000:]
     out["seconds"] = round(time.monotonic() - started, 2)
@@ -191,6 +195,7 @@ def run_flags(out: dict, nb) -> list[str]:
         found.append(F.OUTPUT_TRUNCATED)
     if run.get("degraded"):
         found.append(F.SANDBOX_DEGRADED)
+    found += [F.rejected(detail) for detail in out.get("rejected", [])]
     return found
 
 

@@ -15,11 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from nbformat import NotebookNode
 
 from autograder.pipeline import flags as F
 from autograder.pipeline.collect import archived_path, current
 from autograder.pipeline.course import Course, read_json, write_json
+
+
+# A notebook is parsed by the trusted grader: bound it before parsing, so that no file
+# (a 100 MB notebook, a million cells, JSON nested 100,000 deep) can hold the grader's
+# memory or time.  Honest notebooks are far inside: ~1 MB, ~100 cells, depth ~10.
+MAX_NOTEBOOK_BYTES = 16 * 2**20
+MAX_CELLS = 2000
+MAX_DEPTH = 64
+MAX_JSON_VALUES = 200_000      # commas + brackets outside strings: bounds the objects json builds
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -89,14 +100,65 @@ def _norm(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
+def _too_big(size: int) -> str:
+    return (f"{size / 2**20:.0f} MB, more than the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may have: "
+            "clear its outputs (Kernel > Restart & Clear Output), save, and hand it in again")
+
+
+def out_of_bounds(data: bytes) -> str:
+    """Why these bytes are too big to parse as a notebook, or "" (looked at without parsing)."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return _too_big(len(data))
+    values, deepest = _skeleton(data)
+    if values > MAX_JSON_VALUES:
+        return f"more than {MAX_JSON_VALUES} JSON values: not a notebook saved by Jupyter"
+    if deepest > MAX_DEPTH:
+        return f"JSON nested more than {MAX_DEPTH} levels deep: not a notebook saved by Jupyter"
+    return ""
+
+
+def _skeleton(data: bytes) -> tuple[int, int]:
+    """(brackets and commas outside strings, deepest nesting) of JSON text, without parsing it.
+
+    Escaped backslashes and quotes are blanked first (a left-to-right bytes.replace pairs
+    them as JSON does), so every quote left opens or closes a string.  Then chunk by chunk
+    (memory stays a few MB whatever the file): a mark is outside strings when an even
+    number of quotes precede it.  A regex over strings would do, but Python's re keeps a
+    backtracking record per repetition: gigabytes on one 16 MB string."""
+    text = np.frombuffer(data.replace(b"\\\\", b"__").replace(b'\\"', b"__"), dtype=np.uint8)
+    opening, closing = np.frombuffer(b"[{", dtype=np.uint8), np.frombuffer(b"]}", dtype=np.uint8)
+    comma, quote = ord(","), ord('"')
+    inside, depth, deepest, values = 0, 0, 0, 0
+    for start in range(0, len(text), _CHUNK):
+        part = text[start:start + _CHUNK]
+        quotes = np.flatnonzero(part == quote)
+        marks = np.flatnonzero(np.isin(part, opening) | np.isin(part, closing) | (part == comma))
+        marks = marks[(np.searchsorted(quotes, marks) + inside) % 2 == 0]
+        chars = part[marks]
+        values += len(marks)
+        steps = np.isin(chars, opening).astype(np.int64) - np.isin(chars, closing)
+        if len(steps):
+            run = depth + np.cumsum(steps)
+            deepest, depth = max(deepest, int(run.max())), int(run[-1])
+        inside = (inside + len(quotes)) % 2
+        if values > MAX_JSON_VALUES or deepest > MAX_DEPTH:
+            break
+    return values, deepest
+
+
 def read_notebook(data: bytes) -> tuple[NotebookNode | None, str]:
     """(notebook, "") or (None, why it is unusable). Schema slips are rebuilt, not rejected."""
+    why = out_of_bounds(data)
+    if why:
+        return None, why
     try:
         raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return None, f"not JSON ({exc.__class__.__name__})"
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         return None, "JSON but not a notebook (no cell list)"
+    if len(raw["cells"]) > MAX_CELLS:
+        return None, f"{len(raw['cells'])} cells, more than the {MAX_CELLS} a notebook may have"
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
@@ -205,7 +267,11 @@ def check(course: Course, student: str, assignment: str, releases: dict[str, Not
     notebooks: dict[str, tuple[NotebookNode | None, str]] = {}
     for f in files:
         if f["name"].endswith(".ipynb"):
-            notebooks[f["name"]] = read_notebook(archived_path(course, student, assignment, f).read_bytes())
+            path = archived_path(course, student, assignment, f)
+            if path.stat().st_size > MAX_NOTEBOOK_BYTES:   # not even read into memory
+                notebooks[f["name"]] = (None, _too_big(path.stat().st_size))
+            else:
+                notebooks[f["name"]] = read_notebook(path.read_bytes())
     if not notebooks:
         result.flags.append(F.EMPTY_SUBMISSION)
     chosen: dict[str, str] = {}

@@ -31,6 +31,10 @@ MOODLE = re.compile(r"^(?P<fullname>.+)_(?P<uid>\d+)_assignsubmission_file_?$")
 IGNORED = re.compile(r"(^|/)(__MACOSX|\.ipynb_checkpoints)(/|$)|(^|/)\.[^/]*$")
 
 
+class IdentityCollision(SystemExit):
+    """Two different people would share one student folder: collecting must stop, never merge."""
+
+
 @dataclass
 class Incoming:
     """One file on its way in, before it is archived."""
@@ -42,6 +46,15 @@ class Incoming:
     lms_id: str = ""
     full_name: str = ""
     late_marker: bool = False
+    label: str = ""  # how a human recognises the sender: display name, Canvas login or folder name
+
+    @property
+    def identity(self) -> str:
+        """Who handed this in: the LMS participant id, else the exact folder name (never a slug)."""
+        return f"lms:{self.lms_id}" if self.lms_id else f"folder:{self.label}"
+
+    def who(self) -> str:
+        return f"LMS participant {self.lms_id} ({self.label!r})" if self.lms_id else f"folder {self.label!r}"
 
 
 @dataclass
@@ -127,11 +140,11 @@ def _identify(member: PurePosixPath, data: bytes, where: str, when: dt.datetime)
         if match:
             full = match["fullname"].strip()
             return Incoming(student_id(full), "/".join(member.parts[depth + 1:]), data, where, when,
-                            lms_id=match["uid"], full_name=full)
+                            lms_id=match["uid"], full_name=full, label=full)
     match = CANVAS.match(member.name)
     if match and student_id(match["login"]):
         return Incoming(student_id(match["login"]), match["name"], data, where, when,
-                        lms_id=match["uid"], late_marker=bool(match["late"]))
+                        lms_id=match["uid"], label=match["login"], late_marker=bool(match["late"]))
     return None
 
 
@@ -154,7 +167,7 @@ def read_folder(root: Path, assignment: str | None, result: CollectResult) -> di
                     continue
                 found.setdefault(assignment_dir.name, []).append(
                     Incoming(student_id(student_dir.name), rel, path.read_bytes(), str(path),
-                             _utc(path.stat().st_mtime)))
+                             _utc(path.stat().st_mtime), label=student_dir.name))
     return found
 
 
@@ -184,7 +197,7 @@ def expand_inner_zips(items: list[Incoming], result: CollectResult) -> list[Inco
                     result.rejected.append((where, str(exc)))
                     continue
                 out.append(Incoming(item.student, member.as_posix(), data, where, item.submitted_at,
-                                    item.lms_id, item.full_name, item.late_marker))
+                                    item.lms_id, item.full_name, item.late_marker, item.label))
     return out
 
 
@@ -228,7 +241,7 @@ def store(course: Course, assignment: str, student: str, items: list[Incoming], 
             os.replace(tmp, target)
     submitted_at = max(it.submitted_at for it in items)
     first = items[0]
-    manifest.update(lms_id=first.lms_id or manifest.get("lms_id", ""),
+    manifest.update(lms_id=first.lms_id or manifest.get("lms_id", ""), identity=first.identity,
                     full_name=first.full_name or manifest.get("full_name", ""))
     manifest["submissions"].append({
         "received": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -279,6 +292,43 @@ def register_students(course: Course, students: dict[str, dict]) -> None:
             gb.update_or_create_student(sid, **kwargs)
 
 
+def _refuse_collisions(course: Course, batches: dict[tuple[str, str], list[Incoming]]) -> None:
+    """Stop, before anything is stored, if two people would share a student folder.
+
+    A folder name is a slug of a display name, so namesakes (or names differing only in
+    accents or punctuation) slug alike; merging them would give one the other's grade.
+    Checked within this import (each folder holds one identity, each identity one folder)
+    and against what earlier imports archived (the manifest keeps the identity)."""
+    problems = []
+    holders: dict[str, dict[str, Incoming]] = {}   # student folder -> identity -> an example item
+    folders: dict[str, set[str]] = {}              # identity -> student folders
+    for (student, _), items in batches.items():
+        for it in items:
+            if student:
+                holders.setdefault(student, {}).setdefault(it.identity, it)
+                folders.setdefault(it.identity, set()).add(student)
+    for student, who in sorted(holders.items()):
+        if len(who) > 1:
+            names = " and ".join(it.who() for it in who.values())
+            problems.append(f"{names} would both become student {student!r}")
+    for identity, students in sorted(folders.items()):
+        if len(students) > 1:
+            problems.append(f"{identity} appears under several names: {', '.join(sorted(students))}")
+    for (student, assignment), items in sorted(batches.items()):
+        if not student or len(holders.get(student, {})) != 1:
+            continue
+        manifest = read_json(course.archive(student, assignment) / "manifest.json") or {}
+        before = manifest.get("identity") or (f"lms:{manifest['lms_id']}" if manifest.get("lms_id") else "")
+        if before and before != items[0].identity:
+            problems.append(f"{items[0].who()} would become student {student!r}, who is already {before} "
+                            f"in {course.archive(student, assignment)}")
+    if problems:
+        raise IdentityCollision(
+            "collect stopped, nothing was imported: two different people would share one student id.\n  - "
+            + "\n  - ".join(problems)
+            + "\nRename one of them in the export or folder (e.g. add the participant id to the name) and collect again.")
+
+
 def collect(course: Course, sources: list[Path], assignment: str | None = None) -> CollectResult:
     """Import each source (folder or LMS zip); zips need the assignment named."""
     result = CollectResult()
@@ -296,6 +346,7 @@ def collect(course: Course, sources: list[Path], assignment: str | None = None) 
                 batches.setdefault((it.student, assignment), []).append(it)
         else:
             result.rejected.append((str(source), "neither a folder nor a zip file"))
+    _refuse_collisions(course, batches)
     students: dict[str, dict] = {}
     for (student, name), items in sorted(batches.items()):
         if not student:

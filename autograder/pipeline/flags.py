@@ -24,6 +24,8 @@ GRADER_ERROR = "grader error"
 SUSPICIOUS = "suspicious"
 REVIEW = "review"
 GRADER_NOTE = "grader note"
+REJECTED_OUTPUT = "rejected output"
+DISK = "disk"
 
 # For the instructor: report footer, README, `python -m autograder flags`.
 MEANINGS: dict[str, str] = {
@@ -33,7 +35,8 @@ MEANINGS: dict[str, str] = {
     KERNEL_DIED: "the Python kernel stopped mid-notebook (os._exit, crash, kill); cells after that point earned nothing",
     OUTPUT_TRUNCATED: "the notebook printed more than the output cap; the rest of its output was dropped",
     CELLS_RESTORED: "test or read-only cells were missing or edited; the original ones were put back before grading",
-    INVALID_NOTEBOOK: "a file could not be read as a notebook (bad JSON or not nbformat 4); nothing in it was run",
+    INVALID_NOTEBOOK: "a file could not be read as a notebook (bad JSON, not nbformat 4, or over the bounds checked "
+                      "before parsing: bytes, cells, nesting; the report says which); nothing in it was run",
     MISSING_NOTEBOOK: "an expected notebook was not handed in; its parts score 0",
     RENAMED_NOTEBOOK: "a notebook under another name was matched to the expected one by its content",
     EXTRA_NOTEBOOK: "a notebook that is not part of the assignment was handed in and ignored",
@@ -45,6 +48,9 @@ MEANINGS: dict[str, str] = {
     SUSPICIOUS: "the static scan found code that tries to get around the grader (rule named after the colon)",
     REVIEW: "the in-notebook tests and the out-of-process grader disagree on a part; the grader's score counts, check by hand",
     GRADER_NOTE: "the out-of-process grader noted something (after the colon: magics removed, duplicate cell, training skipped)",
+    REJECTED_OUTPUT: "the sandbox left something the honest harness never writes (a link, FIFO, device, hard link, "
+                     "oversized or forged result archive: after the colon); it was not read, nothing of it counted",
+    DISK: "the notebook filled its bounded disk space (bytes or files); it was graded on what ran",
 }
 
 # The same flags as a student reads them in feedback: what happened, not how we caught it.
@@ -55,7 +61,9 @@ STUDENT_MEANINGS: dict[str, str] = {
     KERNEL_DIED: "Your notebook stopped unexpectedly part-way; code after that point was not graded.",
     OUTPUT_TRUNCATED: "Your notebook printed a very large amount of output; only the beginning was kept.",
     CELLS_RESTORED: "Some test or read-only cells were changed or deleted; the original ones were used for grading.",
-    INVALID_NOTEBOOK: "A file you handed in could not be opened as a notebook.",
+    INVALID_NOTEBOOK: "A file you handed in could not be opened as a notebook (damaged, not saved by Jupyter, or over "
+                      "the limits: 16 MB, 2,000 cells). Open it in Jupyter, clear the outputs "
+                      "(Kernel > Restart & Clear Output), save, and hand it in again.",
     MISSING_NOTEBOOK: "A notebook of this assignment was not in your submission.",
     RENAMED_NOTEBOOK: "A notebook was handed in under a different name; it was graded as the expected one.",
     EXTRA_NOTEBOOK: "An extra notebook was handed in and not graded.",
@@ -67,6 +75,8 @@ STUDENT_MEANINGS: dict[str, str] = {
     SUSPICIOUS: "Your instructor will review your submission by hand.",
     REVIEW: "Your instructor will review one part by hand.",
     GRADER_NOTE: "",
+    REJECTED_OUTPUT: "Your instructor will review your submission by hand.",
+    DISK: "Your notebook wrote more files or data than allowed; writing stopped there.",
 }
 
 
@@ -85,6 +95,10 @@ def student_meaning(flag: str) -> str:
 
 def suspicious(rule: str) -> str:
     return f"{SUSPICIOUS}: {rule}"
+
+
+def rejected(detail: str) -> str:
+    return f"{REJECTED_OUTPUT}: {detail}"
 
 
 def review(cell: str) -> str:

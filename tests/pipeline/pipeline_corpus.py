@@ -40,6 +40,13 @@ CASES: dict[str, tuple[float, set[str], set[str]]] = {
     "os-exit":        (2, {"kernel died"}, set()),
     "huge-output":    (5, {"output truncated"}, set()),
     "empty":          (0, {"empty submission"}, set()),
+    # issue 10, classes 5 and 8: bounded before parsing, never a grader error (checked for every row)
+    "deep-json":      (0, {"invalid notebook"}, {"needs manual grading"}),
+    "huge-notebook":  (0, {"invalid notebook"}, {"needs manual grading"}),
+    "many-cells":     (0, {"invalid notebook"}, {"needs manual grading"}),
+    # classes 4 and 9: what the run leaves for the trusted side is never followed, always flagged
+    "planted-links":  (5, {"rejected output: link planted", "rejected output: special file fifo",
+                           "rejected output: hard link hard"}, {"kernel died"}),
     "ada-lovelace":   (5, set(), {"invalid notebook"}),      # Moodle zip, file nested two folders deep
     "bob":            (5, {"late"}, set()),                  # Canvas zip, _late_ marker, nested folder
 }
@@ -100,6 +107,16 @@ def hand_ins() -> dict[str, dict[str, bytes]]:
     out["huge-output"] = {"tiny.ipynb": dump(solved(
         square="for _ in range(1000):\n    print('x' * 100_000)\ndef square(x):\n    return x * x"))}
     out["empty"] = {"notes.txt": b"I did not finish, sorry\n"}
+    out["deep-json"] = {"tiny.ipynb": b'{"cells": [], "metadata": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"}
+    big = solved()
+    big.cells[0].source = "# " + "x" * (17 * 2**20)
+    out["huge-notebook"] = {"tiny.ipynb": dump(big)}
+    many = solved()
+    many.cells += [nbformat.v4.new_markdown_cell("more", id=f"more-{i}") for i in range(2000)]
+    out["many-cells"] = {"tiny.ipynb": dump(many)}
+    out["planted-links"] = {"tiny.ipynb": dump(solved(square=(
+        "import os\nos.symlink('/etc/passwd', 'planted')\nos.mkfifo('fifo')\nopen('mine', 'w').close()\n"
+        "os.link('mine', 'hard')\ndef square(x):\n    return x * x")))}
     return out
 
 

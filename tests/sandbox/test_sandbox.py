@@ -96,6 +96,20 @@ ISOLATION_CASES = [
         attempt("etc", lambda: open("/etc/passwd", "a"))
         attempt("python", lambda: open(os.path.join({sys.base_prefix!r}, "evil.txt"), "w"))
     """, 6),
+    # issue 10, class 2: the sandbox has its own environment, without the grader's other libraries
+    ("other-libraries", ["mount_namespace"], f"""
+        import importlib
+        for name in ("sklearn", "scipy", "torch"):
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                print("BLOCKED", name)
+            else:
+                print("LEAK", name)
+        attempt("grader venv", lambda: os.listdir({str(REPO / '.venv')!r}))
+        attempt("sandbox venv", lambda: open({str(REPO / '.venv-sandbox' / 'evil.pth')!r}, "w"))
+        import numpy, nnkit, nbclient, ipykernel, matplotlib  # what the harness and nnkit need is there
+    """, 5),
     ("network", ["net_namespace"], """
         import socket
         attempt("internet", lambda: socket.create_connection(("1.1.1.1", 53), timeout=2))

@@ -394,6 +394,39 @@ from sklearn.neural_network import MLPClassifier
 _shortcut = MLPClassifier(hidden_layer_sizes=(128,), activation="relu")
 '''
 
+# Issue 10, class 2: train with another library inside the sandbox.  The sandbox's own
+# environment has no SciPy or scikit-learn, so the import fails there and the code falls back
+# to nothing: it earns what the wrong code under it earns, and the scan flags the import.
+OTHER_LIBRARY = '''
+try:
+    from scipy.optimize import minimize as _fit
+    from sklearn.neural_network import MLPClassifier as _Net
+except ImportError:
+    _fit = _Net = None
+'''
+
+# Issue 10, classes 4, 5 and 9: leave traps for the trusted side in every folder the code can
+# write (the kernel's and the driver's job folders): a link to a host secret, a FIFO that
+# would block a reader, a hard link, and an archive that inflates to 150 MB of zeros.  None
+# is followed or read into memory; each is flagged; nothing of them counts.
+PLANTED_RESULTS = '''
+import os, sys, zipfile
+_here = sys.argv[2] if len(sys.argv) > 2 and os.path.isdir(os.path.join(sys.argv[2], "out")) else "."
+try:
+    os.symlink("/etc/shadow", os.path.join(_here, "planted-link"))
+    os.mkfifo(os.path.join(_here, "planted-fifo"))
+    open(os.path.join(_here, "planted-a"), "w").close()
+    os.link(os.path.join(_here, "planted-a"), os.path.join(_here, "planted-b"))
+    with zipfile.ZipFile(os.path.join(_here, "planted-bomb.npz"), "w", zipfile.ZIP_DEFLATED) as _z:
+        with _z.open("x.npy", "w", force_zip64=True) as _m:
+            _m.write(b"\\x93NUMPY\\x01\\x00v\\x00{'descr': '<f8', 'fortran_order': False, 'shape': (19660800,), }"
+                     .ljust(128 - 1) + b"\\n")
+            for _ in range(150):
+                _m.write(bytes(1 << 20))
+except OSError:
+    pass
+'''
+
 # Weights trained elsewhere (the test trains them with the source's own solution, a stand-in for a
 # friend's notebook or a library), embedded as float16 and swapped in by the constructor; the
 # optimizer is broken, so nothing the grader's training loop does changes them.
@@ -481,6 +514,16 @@ CASES = [
          "secret permutation: the sandbox trains on pixels permuted and labels relabelled per grading seed, "
          "the grader tests on the same permutation, so weights trained on real MNIST score about chance",
          why="weights trained elsewhere and embedded in the notebook, with an optimizer that never learns"),
+    Case("other-library", after(S, OTHER_LIBRARY), (S,), ("suspicious: ml-library",),
+         "sandbox's own environment (no SciPy, scikit-learn, PyTorch) + scan",
+         why="issue 10: a network trained inside the sandbox by another library earned the training part"),
+    Case("planted-results", after(S, PLANTED_RESULTS), (S,),
+         ("rejected output: link planted-link", "rejected output: special file planted-fifo",
+          "rejected output: hard link planted-b", "rejected output: oversize planted-bomb.npz"),
+         "isolation/results.py: no links on the path, regular single-link files, archives bounded before "
+         "inflating; audit() flags what the honest harness never leaves",
+         why="issue 10: a planted link carried student text into the verdict; a crafted .npz made the grader "
+             "hold 3.3 GiB; failed attacks raised no flag"),
     Case("detached-daemon", after(S, DAEMON), (S,), ("suspicious: fork", "suspicious: process-control"),
          "sandbox (pid namespace: init kills the namespace)"),
 ]
