@@ -349,6 +349,13 @@ def test_feedback_and_reports_never_show_hidden_tests(graded):
 
 
 @slow
+def test_leaked_inputs_are_masked_in_feedback(graded):
+    page = next((graded["course"] / "feedback" / "leak-inputs").rglob("feedback.html")).read_text()
+    assert "hidden input:" in page                        # the message is there, its numbers are not
+    assert not re.search(r"\d\.\d{5,}", page), re.findall(r".{40}\d\.\d{5,}.{10}", page)[:3]
+
+
+@slow
 def test_whole_run_is_bounded(graded):
     assert graded["seconds"] < 600, graded["seconds"]
 

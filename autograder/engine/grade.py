@@ -14,13 +14,14 @@ from autograder.engine.outcome import MAX_MESSAGES, Context, PartVerdict
 from autograder.engine.spec import Spec
 from autograder.isolation import results as safe_results
 
+REDACTED = "redacted-output"      # numbers masked in the student's own text (job.untrusted_text)
 NO_RESULT = "the grading run stopped before it finished"
 UNREADABLE = "gave no result the grader could read (too large, or its files were changed)"
 
 
 def grade(ctx: Context, spec: Spec, points: dict) -> list[PartVerdict]:
     """``points``: part -> (grade id, points), from the source notebook's metadata."""
-    seed = ctx.seed if spec.fixed_seed is None else spec.fixed_seed
+    seed = ctx.probe_seed if spec.fixed_seed is None else spec.fixed_seed
     probes = spec.probes(seed)
     expected = reference_values(ctx.source, seed, probes)
     results, charged, cell_errors = run_probes(ctx, [p for p in probes if p.cell in ctx.ex.cells])
@@ -81,6 +82,8 @@ def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
                 ctx.flags.append(f"sandbox-degraded:{reason}")
         results.update(job.outputs())
         errors.update(_cell_errors(job))
+        if job.redacted and REDACTED not in ctx.flags:
+            ctx.flags.append(REDACTED)
         # The markers are written where the student's code can forge or delete them: "done" counts
         # only with every probe's result there, and a run that looks as if the driver never reached
         # the student's code is the grader's failure only if the driver works without that code.
@@ -132,7 +135,7 @@ def _cell_errors(job) -> dict:
     """The driver's per-cell report (untrusted: used only to word messages)."""
     try:
         report = safe_results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
-        return {str(k): str(v.get("error"))[:300] for k, v in report.items()
+        return {str(k)[:80]: job.text(v.get("error")) for k, v in list(report.items())[:64]
                 if isinstance(v, dict) and v.get("status") == "error"}
     except Exception:  # noqa: BLE001 - missing or forged: no cell messages
         return {}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -43,6 +44,7 @@ class Job:
         self.request.write_text(json.dumps({"cells": cells, "probes": probes, "inputs": str(inputs)}))
         self.work = _fresh_dir(root, f"{tag}-work-")
         self.cells, self.probes = cells, probes
+        self.redacted = False
 
     def argv(self) -> list[str]:
         return [str(PYTHON), "-I", "-B", str(DRIVER), str(self.request), str(self.work)]
@@ -66,10 +68,20 @@ class Job:
             except Exception:  # noqa: BLE001 - missing, forged or oversized: did not finish
                 continue
             if isinstance(info, dict) and isinstance(info.get("status"), str):
-                info["error"] = str(info.get("error") or "")[:800] or None
+                info["error"] = self.text(info.get("error")) or None
                 info["stage"] = str(info.get("stage") or "")[:80]
+                for key in ("case_errors", "bad_outputs"):
+                    if isinstance(info.get(key), dict):
+                        info[key] = {str(k)[:40]: self.text(v) for k, v in list(info[key].items())[:64]}
                 results[name] = (info, arrays)
         return results
+
+    def text(self, value) -> str:
+        """Student-controlled text as feedback may quote it (see ``untrusted_text``); remembers
+        whether anything had to be masked, for the instructor's flag."""
+        text, masked = untrusted_text(value)
+        self.redacted = self.redacted or masked
+        return text
 
     def culprit(self) -> tuple[str, str] | None:
         """(kind, name) of what was running when the driver stopped."""
@@ -80,6 +92,21 @@ class Job:
             if self.has(f"{p['name']}.started") and not self.has(f"{p['name']}.json"):
                 return "probe", p["name"]
         return None
+
+
+# A number a student could smuggle out of the sandbox: any decimal or exponent, any run of 4+ digits.
+# Small integers (shapes, line numbers) stay: messages about shapes need them.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d{4,})(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+")
+MAX_TEXT = 300
+
+
+def untrusted_text(value) -> tuple[str, bool]:
+    """Text the student's code wrote (an exception message, a refused value), bounded and with its
+    numbers masked, so that what the hidden inputs were never reaches feedback through it.
+    Returns (text, whether anything was masked)."""
+    raw = str(value or "")
+    text = _NUMBER.sub("…", raw[:MAX_TEXT]) + ("…" if len(raw) > MAX_TEXT else "")
+    return text, _NUMBER.search(raw[:MAX_TEXT]) is not None
 
 
 def _fresh_dir(root: Path, prefix: str) -> Path:

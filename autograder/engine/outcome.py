@@ -58,8 +58,9 @@ class Context:
     """What an assignment's engine gets for one submission; it returns the parts."""
     ex: object                  # extract.Extraction: trusted setup + the student's solution cells
     source: Path                # the source notebook (trusted: expected values come from it)
-    seed: int
+    seed: int                   # the course's secret grading seed: never handed to a sandbox
     limits: dict                # {"quick": Limits, "train": Limits}
     root: Path                  # this grading's job folder
     flags: list                 # append-only: flags for the whole submission
     train: bool = True
+    probe_seed: int = 0         # this submission's hidden inputs: derived from seed and its code

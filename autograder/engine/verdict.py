@@ -13,6 +13,8 @@ see assignments/mlp/training.py) are written once by atomic rename.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -42,6 +44,15 @@ def _resolve_seed(seed: int | None) -> int:
 _PROCESS_SEED: int | None = None
 
 
+def submission_seed(seed: int, ex) -> int:
+    """The seed of one submission's hidden inputs: a one-way function of the course's secret seed
+    and the code graded, so a submission that leaks its own inputs learns neither the secret nor
+    anyone else's inputs, and identical code meets identical inputs."""
+    code = json.dumps([ex.setup, sorted(ex.cells.items())]).encode()
+    digest = hashlib.sha256(f"nnkit probes {int(seed)}\0".encode() + code).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
 def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, limits=None,
                    workdir=None, source=None, train: bool = True) -> Verdict:
     """Grade one submission.  ``limits``: a sandbox Limits for the quick run
@@ -67,7 +78,7 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
     os.chmod(root, 0o755)
     try:
         parts = grade.grade(Context(ex, source, seed, {"quick": quick_limits, "train": train_limits},
-                                    root, flags, train), spec, points)
+                                    root, flags, train, submission_seed(seed, ex)), spec, points)
     finally:
         if own_dir:    # rmtree does not follow the symlinks student code may have planted
             shutil.rmtree(root, ignore_errors=True)

@@ -198,7 +198,7 @@ def ce_variants() -> dict[str, dict[str, float]]:
 
 _CE_MESSAGES = {
     "sum": "✓ {name} = {got:.4f} is the SUM of the per-sample losses — accepted; "
-           "the course convention is the mean ({want:.4f})",
+           "the course convention is the mean (divide by the number of samples)",
     "log10": "✗ {name} = {got:.4f}: you used log base 10; cross-entropy uses the natural log (np.log)",
     "log2": "✗ {name} = {got:.4f}: you used log base 2; cross-entropy uses the natural log (np.log)",
     "sign": "✗ {name} = {got:.4f} is negative: cross-entropy is MINUS the log-probability",
@@ -277,9 +277,9 @@ def _std_mistake(table: str, key: str, got: float, mine: dict, expected: dict) -
         ("std_forward", "v", 8.0): "v is the MEAN of q1 and q2, not the sum",
         ("std_local", "ds/dv", 0.5): "d√v/dv = 1/(2√v), not 1/√v",
         ("std_local", "ds/dv", 0.125): "d√v/dv = 1/(2√v) — the square root, not 1/(2v)",
-        ("std_local", "dq1/dd1", 2.0): "d(d²)/dd = 2d, evaluated at d1 = −2",
-        ("std_local", "dq1/dd1", 4.0): "d(d²)/dd = 2d and d1 = −2 is negative",
-        ("std_local", "dq2/dd2", 2.0): "d(d²)/dd = 2d, evaluated at d2 = 2",
+        ("std_local", "dq1/dd1", 2.0): "d(d²)/dd = 2d, evaluated at d1 (your std_forward value)",
+        ("std_local", "dq1/dd1", 4.0): "d(d²)/dd = 2d, and d1 is negative here",
+        ("std_local", "dq2/dd2", 2.0): "d(d²)/dd = 2d, evaluated at d2 (your std_forward value)",
         ("std_local", "dd1/dm", 1.0): "d1 = x1 − m, so ∂d1/∂m = −1",
         ("std_local", "dd2/dm", 1.0): "d2 = x2 − m, so ∂d2/∂m = −1",
         ("std_local", "dm/dx1", 1.0): "m = (x1 + x2)/2, so ∂m/∂x1 = 1/2",

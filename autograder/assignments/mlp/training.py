@@ -214,25 +214,25 @@ def part(ctx, charged: dict, grade_id: str, points: float) -> PartVerdict:
         verdict.status, verdict.messages = "timeout", [f"training needs your {', '.join(stuck)} code, "
                                                        "which took too long"]
     else:
-        verdict = _train_cached(ctx.root, ctx.ex, ctx.limits["train"], ctx.seed, verdict)
+        verdict = _train_cached(ctx.root, ctx.ex, ctx.limits["train"], ctx.seed, verdict, ctx.flags)
     return verdict
 
 
-def _train_cached(root: Path, ex, limits, seed: int, verdict: PartVerdict) -> PartVerdict:
+def _train_cached(root: Path, ex, limits, seed: int, verdict: PartVerdict, flags: list) -> PartVerdict:
     """Training depends only on the four cells it uses (the setup and the settings are
     the grader's) and on the grading seed (its secret permutation of the data, see
     permutations), so identical code is trained once per process and seed."""
     key = hashlib.sha256(json.dumps([ex.setup, SETTINGS, int(seed), verdict.max_score,
                                      *(ex.cells.get(p) for p in NEEDS)]).encode()).hexdigest()
     if key not in _TRAINED:
-        _judge_training(verdict, *_train(root, ex, limits, seed), seed)
+        _judge_training(verdict, *_train(root, ex, limits, seed, flags), seed)
         if verdict.status not in ("timeout", "memory", "crashed"):   # those may depend on the machine's load
             _TRAINED[key] = verdict
         return verdict
     return dataclasses.replace(_TRAINED[key], messages=list(_TRAINED[key].messages))
 
 
-def _train(root: Path, ex, limits, seed: int) -> tuple[dict | None, dict, tuple | None]:
+def _train(root: Path, ex, limits, seed: int, flags: list) -> tuple[dict | None, dict, tuple | None]:
     need = [p for p in NEEDS if p not in ex.cells]
     if need:
         return None, {}, ("missing", f"training needs your {', '.join(need)} cell(s)")
@@ -241,6 +241,8 @@ def _train(root: Path, ex, limits, seed: int) -> tuple[dict | None, dict, tuple 
     job = Job(root, "train", cells, [request(x_path, y_path)], x_path.parent)
     result = job.run(limits)
     got = job.outputs()
+    if job.redacted and "redacted-output" not in flags:
+        flags.append("redacted-output")
     if "training" in got:
         return got["training"][0], got["training"][1], None
     status, what = status_of(result)
