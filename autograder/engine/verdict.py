@@ -10,20 +10,20 @@ run dies or times out, the cell or probe that was running is charged to its
 part and the run is repeated without it, so one hanging or crashing part does
 not zero the others.  Training gets a run of its own with its own time limit.
 
-Each assignment's engine (``autograder/assignments/<id>/engine.py``, see ``Context``)
-decides its parts.  mlp's scores are all-or-nothing per part: every probe of a
-part checks the same contract, and a mistake in any of them (forward,
-backward, an edge case) means the class does not do what the part asks.
-backprop gives partial credit per table entry and per case (its spec.py).
+The restart-and-blame loop, the reference comparison and the part rules are
+the one engine's (``autograder/engine/grade.py``); each assignment's spec
+(``autograder/assignments/<id>/spec.py``) says what to probe and how one part's
+results are judged: mlp all-or-nothing per part, backprop per entry and per case.
 
 Safe to call from many processes at once: each call has its own job folder,
 and the only shared files (the MNIST train split for the sandbox, disguised
-per grading seed: see mlp/training.py) are written once by atomic rename.
+per grading seed: see engine/training.py) are written once by atomic rename.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -234,18 +234,38 @@ class Context:
     train: bool = True
 
 
-def gradable() -> list[str]:
-    """Assignments with an engine: ``autograder/assignments/<id>/engine.py`` exposing
-    ``grade(ctx: Context) -> list[PartVerdict]`` (and optionally ``PARTS_OF_CELL``,
-    solution cell id -> parts, where parts are not named after their cells)."""
+def course_specs(source: Path) -> Path:
+    """Where a course keeps the specs of assignments that are not built in: ``specs/`` beside
+    its source folder (source/<id>/<id>.ipynb -> specs/<id>.py), never inside source/<id>/,
+    whose files are released to students."""
+    return Path(source).resolve().parent.parent.parent / "specs"
+
+
+def gradable(source_root: Path | None = None) -> list[str]:
+    """Assignments with a spec: built in (``autograder/assignments/<id>/spec.py`` defining
+    ``SPEC``), or, for a course whose source folder is ``source_root``, ``specs/<id>.py`` beside it."""
     here = Path(__file__).resolve().parents[1] / "assignments"
-    return sorted(p.parent.name for p in here.glob("*/engine.py") if (p.parent / "__init__.py").is_file())
+    found = {p.parent.name for p in here.glob("*/spec.py") if (p.parent / "__init__.py").is_file()
+             and "\nSPEC = " in p.read_text()}
+    if source_root is not None:
+        found |= {p.stem for p in (Path(source_root).resolve().parent / "specs").glob("*.py")}
+    return sorted(found)
 
 
-def engine(assignment: str):
-    if assignment not in gradable():
-        raise ValueError(f"no verdict engine for assignment {assignment!r}")
-    return importlib.import_module(f"autograder.assignments.{assignment}.engine")
+def load_spec(assignment: str, source: Path | None = None):
+    """The assignment's Spec; an assignment without one is refused, never graded some other way."""
+    if assignment in gradable():
+        return importlib.import_module(f"autograder.assignments.{assignment}.spec").SPEC
+    path = course_specs(source) / f"{assignment}.py" if source else None
+    if path is None or not path.is_file():
+        raise ValueError(f"no grading spec for assignment {assignment!r}: write autograder/assignments/"
+                         f"{assignment}/spec.py (or specs/{assignment}.py beside the course's source folder) "
+                         "defining SPEC; see docs/design.md")
+    module_spec = importlib.util.spec_from_file_location(f"course_specs.{assignment}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module      # dataclasses look their module up there
+    module_spec.loader.exec_module(module)
+    return module.SPEC
 
 
 def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, limits=None,
@@ -254,9 +274,10 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
     (training keeps its own) or a dict {"quick": .., "train": ..}.  ``source``:
     the assignment's source notebook (default source/<assignment>/<assignment>.ipynb).
     ``train=False`` skips the training part (scored 0, flagged) for fast checks."""
-    grader = engine(assignment)
+    from autograder.engine.grade import grade
     start = time.perf_counter()
     source = Path(source) if source else reference.source_notebook(assignment)
+    spec = load_spec(assignment, source)
     seed = _resolve_seed(seed)
     if not isinstance(limits, dict):
         limits = {"quick": limits}
@@ -271,15 +292,15 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     try:
-        parts = grader.grade(Context(ex, source, seed, {"quick": quick_limits, "train": train_limits},
-                                     root, flags, train))
+        parts = grade(Context(ex, source, seed, {"quick": quick_limits, "train": train_limits},
+                              root, flags, train), spec)
     finally:
         if own_dir:    # rmtree does not follow the symlinks student code may have planted
             shutil.rmtree(root, ignore_errors=True)
-    parts_of_cell = getattr(grader, "PARTS_OF_CELL", {})
+    cell_of = {p.name: p.cell for p in spec.all_parts()}
     for cell, lines in ex.magics.items():
         for p in parts:
-            if p.part in parts_of_cell.get(cell, (cell,)):
+            if cell_of[p.part] == cell:
                 p.messages.append(f"removed {len(lines)} IPython magic/shell line(s) from your cell")
     return Verdict(assignment, parts, flags, round(time.perf_counter() - start, 3), seed)
 

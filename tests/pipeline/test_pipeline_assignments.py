@@ -1,7 +1,8 @@
 """grade-all on each real assignment: the reference, the untouched student copy, a partly wrong one.
 
-Runs the same builder as `make demo`. The verdict engine of the assignment
-(autograder/<id>/engine.py), not the in-kernel run, decides every autograded cell.
+Runs the same builder as `make demo`. The grading engine with the
+assignment's spec (autograder/assignments/<id>/spec.py), not the in-kernel run, decides every
+autograded cell.
 """
 from __future__ import annotations
 
@@ -10,18 +11,15 @@ import json
 import pytest
 
 from autograder.pipeline import demo
-from autograder.assignments.backprop import spec as backprop_spec
 from autograder.cli import main
-from autograder.assignments.mlp import spec as mlp_spec
+from autograder.engine.grade import graded_parts
 from autograder.pipeline.course import Course
 
 pytestmark = pytest.mark.slow
 
-# assignment, its autograded points (design.md / spec.POINTS), the test cells its verdict decides
-ASSIGNMENTS = [
-    ("mlp", 80, {f"{part}-tests" for part in mlp_spec.POINTS}),
-    ("backprop", 50, set(backprop_spec.CELL_IDS.values())),
-]
+# assignment, its autograded points and the test cells its verdict decides (the source's metadata)
+ASSIGNMENTS = [(a, sum(pts for *_, pts in graded_parts(a)), {grade_id for _, grade_id, _ in graded_parts(a)})
+               for a in ("mlp", "backprop")]
 
 
 @pytest.mark.parametrize("assignment, autograded_max, verdict_cells", ASSIGNMENTS)

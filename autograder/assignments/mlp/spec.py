@@ -14,17 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-POINTS = {"linear": 10, "relu": 4, "sigmoid": 4, "tanh": 4, "gelu": 6, "leaky_relu": 4,
-          "euclidean_loss": 6, "softmax_ce_loss": 10, "hinge_loss": 8, "sgd": 10, "training": 14}
+from autograder.assignments.mlp import diagnose
+from autograder.engine.grade import Judged, Part, Spec
+from autograder.engine.training import Network, TrainingPart
+
 CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
            "gelu": "GELU", "leaky_relu": "LeakyReLU", "euclidean_loss": "EuclideanLoss",
            "softmax_ce_loss": "SoftmaxCrossEntropyLoss", "hinge_loss": "HingeLoss", "sgd": "SGD"}
 # Cells whose classes the training run builds the network from.
 TRAINING_NEEDS = ("linear", "relu", "softmax_ce_loss", "sgd")
-
-
-def cell_id(part: str) -> str:
-    return f"{part}-tests"
 
 
 @dataclass
@@ -40,6 +38,10 @@ class Probe:
 
     def as_request(self) -> dict:
         return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
+
+    @property
+    def label(self) -> str:
+        return CLASSES[self.part]
 
 
 def _distinct(rng, k: int, low: int, high: int) -> list[int]:
@@ -179,3 +181,35 @@ def quick_probes(seed: int) -> list[Probe]:
     for i, p in enumerate(probes):
         p.request["seed"] = seed + i
     return probes
+
+
+def judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Judged:
+    """All or nothing: every probe of a part checks the same contract."""
+    messages, errored = [], False
+    for probe in probes:
+        info, got = results.get(probe.name, (None, {}))
+        if probe.compare:
+            msg = diagnose.judge_probe(probe, part.label, info, got, expected[probe.name][1])
+        else:
+            msg = diagnose.judge_init(probe, info, got)
+        errored |= info is not None and info.get("status") != "ok"
+        if msg and msg not in messages:
+            messages.append(msg)
+    if not messages:
+        return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
+    return Judged(0.0, "error" if errored else "failed", messages)
+
+
+# The grader's training run (fixed, seeded): batch 100, momentum 0.9, no weight decay, 4 epochs at
+# lr 0.1 then 1 at lr 0.01, the contract's default init_std.  4 epochs at lr 0.1 alone ended anywhere
+# in 96.97-97.62% depending on the seed's disguise of the data (momentum 0.9 keeps the last epoch
+# noisy), too close to the 97% line; the low-lr final epoch settles at 98.02-98.14% over the seeds
+# tried (11, 2024, 5, 987654321; engine/training.py's disguise).
+NETWORK = Network([("Linear", (784, 128), {"init_std": 0.01, "rng": {"seed": 2024}}), ("ReLU", (), {}),
+                   ("Linear", (128, 10), {"init_std": 0.01, "rng": {"seed": 2025}})],
+                  "SoftmaxCrossEntropyLoss", "SGD", [(4, 0.1), (1, 0.01)], {"momentum": 0.9, "weight_decay": 0.0},
+                  batch_size=100, seed=2024)
+
+SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes, judge,
+            training=TrainingPart(Part("training", "training-tests", "training", "training"), TRAINING_NEEDS,
+                                  "mnist", NETWORK, threshold=0.97))
