@@ -58,11 +58,11 @@ class Settings:
                       file_bytes=self.file_bytes, nproc=self.nproc, output_bytes=self.output_bytes)
 
 
-def has_verdict(assignment: str) -> bool:
-    """Assignments with a spec (autograder/assignments/<id>/spec.py) are graded out of process by
-    autograder.engine.verdict; others keep nbgrader's in-kernel scores."""
-    from autograder.engine.spec import gradable
-    return assignment in gradable()
+def has_verdict(assignment: str, source_root: Path | None = None) -> bool:
+    """Whether the assignment has a grading spec (built in, or in specs/ beside the course's source
+    folder): the engine grades it out of process.  Without one it is refused (``autograde``)."""
+    from autograder.engine.verdict import gradable
+    return assignment in gradable(source_root)
 
 
 def data_env() -> tuple[dict, list[str]]:
@@ -372,7 +372,12 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     source_hash = course.source_hash(assignment) + ":" + grader_hash(assignment)
     extra_files = [str(p) for p in sorted(course.source_dir(assignment).iterdir())
                    if p.is_file() and p.suffix != ".ipynb"]
-    use_verdict = settings.verdict and has_verdict(assignment)
+    if settings.verdict and not has_verdict(assignment, course.source):
+        # In-kernel scores are the student's own code grading itself: never a fallback.
+        raise SystemExit(f"{assignment}: no grading spec (autograder/assignments/{assignment}/spec.py, or "
+                         f"specs/{assignment}.py beside {course.source}); refusing to grade it by its in-kernel "
+                         "tests, which submitted code can rewrite. Write its spec (docs/design.md).")
+    use_verdict = settings.verdict
     states: dict[str, dict] = {}
     todo: list[str] = []
     for student in students or course.students(assignment):

@@ -72,7 +72,7 @@ def build(assignment: str, out: Path, course: Course | None = None) -> list[str]
 
 def main(assignment: str | None = None, workers: int | None = None) -> int:
     from autograder.cli import main as cli
-    from autograder.engine.spec import gradable
+    from autograder.engine.verdict import gradable
     started = time.monotonic()
     out = ROOT / "build" / "demo-submissions"
     code = 0
