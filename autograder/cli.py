@@ -171,8 +171,9 @@ def main(argv=None) -> int:
         notes.append(similarity.run(course, _assignment(args, course), args.threshold))
     elif args.command in ("feedback", "export", "report"):
         assignment = _assignment(args, course)
-        notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
-                        if args.command == "report" else {args.command})
+        with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
+            notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
+                            if args.command == "report" else {args.command})
     elif args.command == "grade-all":
         from autograder.pipeline.autograde import autograde
         if args.inputs:
@@ -182,7 +183,8 @@ def main(argv=None) -> int:
         autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
         from autograder.pipeline import similarity
         notes.append(similarity.run(course, assignment))
-        notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
+        with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
+            notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
     for note in notes:
         print(note)
     for handle in held:

@@ -133,12 +133,13 @@ def _grade_all(tmp: Path, assignment: str, url: str) -> subprocess.Popen:
 
 
 def _report(course: Path, assignment: str) -> dict[str, float]:
-    (path,) = [p for p in (course / "reports").glob("*.json")
-               if json.loads(p.read_text())["rows"][0]["assignment"] == assignment]
-    return {r["student"]: r["score"] for r in json.loads(path.read_text())["rows"]}
+    (rows,) = [rows for rows in (json.loads(p.read_text())["rows"] for p in (course / "reports").glob("*.json"))
+               if rows[0]["assignment"] == assignment]
+    return {r["student"]: r["score"] for r in rows}
 
 
 def test_two_grade_all_runs_at_once_share_one_postgres_gradebook(tmp_path, postgres):
+    """Two assignments graded at once by two processes, each writing the same database."""
     url = postgres("two_runs")
     assignments = ["tiny", "tiny2"]
     _source(tmp_path, assignments)
@@ -156,20 +157,14 @@ def test_two_grade_all_runs_at_once_share_one_postgres_gradebook(tmp_path, postg
                        "JOIN assignment a ON a.id = s.assignment_id GROUP BY a.name, s.student_id")
     assert sorted(rows) == sorted((a, s, 1) for a in assignments for s in STUDENTS)
     assert sorted(r[0] for r in _query(url, "SELECT id FROM student")) == sorted(STUDENTS)
-    grades = (course / "grades.csv").read_text()
-    assert all(a in grades for a in assignments)
+    # grades.csv holds every assignment, whichever run wrote it last
+    grades = (course / "grades.csv").read_text().splitlines()
+    assert {line.split(",")[0] for line in grades[1:]} == set(assignments)
 
-
-def test_rerun_on_postgres_changes_nothing(tmp_path, postgres):
-    url = postgres("rerun")
-    _source(tmp_path, ["tiny"])
-    _hand_ins(tmp_path, "tiny")
-    for _ in range(2):
-        run = _grade_all(tmp_path, "tiny", url)
-        output = run.communicate(timeout=900)[0]
-        assert run.returncode == 0, output
-    reports = sorted((tmp_path / "course" / "reports").glob("*.json"))
-    assert len(reports) == 2
-    first, second = (json.loads(p.read_text())["rows"] for p in reports)
-    assert first == second
-    assert {r["student"]: r["score"] for r in second} == STUDENTS
+    # A second run on the same gradebook finds nothing changed and reports the same.
+    rerun = _grade_all(tmp_path, "tiny", url)
+    output = rerun.communicate(timeout=900)[0]
+    assert rerun.returncode == 0, output
+    reports = [json.loads(p.read_text())["rows"] for p in (course / "reports").glob("*.json")]
+    tiny = [rows for rows in reports if rows[0]["assignment"] == "tiny"]
+    assert len(tiny) == 2 and tiny[0] == tiny[1]
