@@ -21,6 +21,7 @@ import nbformat
 from autograder.pipeline.course import Course
 
 THRESHOLD = 0.75     # share of one student's fingerprinted code found in the other's
+PAGE_PAIRS = 100     # pairs shown side by side in the HTML page
 NOISE = 25           # copydetect's k: the shortest run of tokens that counts as a match (its default)
 
 
@@ -88,14 +89,34 @@ def compare(codes: dict[str, str], boilerplate: str, threshold: float = THRESHOL
                         every.append(Pair(files[a], files[b], round(max(float(s_a), 0.0), 3),
                                           round(max(float(s_b), 0.0), 3)))
             if html:
-                import warnings
-                with warnings.catch_warnings():  # copydetect 0.5 reads its template with a deprecated call
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    detector.generate_html_report()
+                _page(detector, every, threshold)
         every.sort(key=lambda p: (-p.score, p.a, p.b))
         return every, [p for p in every if p.score >= threshold]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _page(detector, every: list[Pair], threshold: float) -> None:
+    """copydetect's page, with at most PAGE_PAIRS pairs side by side (the CSV has them all).
+
+    A class where most students started from one shared snippet would otherwise put
+    every pair's full code in one page: gigabytes for a few hundred students."""
+    import warnings
+    shown = {(p.a, p.b) for p in every[:PAGE_PAIRS] if p.score >= threshold}
+    names = {path: Path(path).parent.name for path in detector.test_files}
+    full = detector.similarity_matrix
+    keep = full.copy()
+    for i, a in enumerate(detector.test_files):
+        for j, b in enumerate(detector.ref_files):
+            if (names[a], names[b]) not in shown and (names[b], names[a]) not in shown:
+                keep[i, j, 0] = min(keep[i, j, 0], 0.0)
+    detector.similarity_matrix = keep
+    try:
+        with warnings.catch_warnings():  # copydetect 0.5 reads its template with a deprecated call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            detector.generate_html_report()
+    finally:
+        detector.similarity_matrix = full
 
 
 def paths(course: Course, assignment: str) -> tuple[Path, Path]:

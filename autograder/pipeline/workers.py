@@ -14,6 +14,7 @@ read exactly once here, so a retried submission is recorded once.
 from __future__ import annotations
 
 import base64
+import logging
 import shutil
 import tempfile
 import traceback
@@ -114,8 +115,9 @@ class DaskPool:
         self.cluster = None
         if address is None:
             # The sandbox limits each run's memory; Dask's own memory manager would only get in its way.
+            # silence_logs: a worker slow to stop under load is killed; the warning means nothing to an instructor.
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                        dashboard_address=None, memory_limit=0)
+                                        dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
             address = self.cluster.scheduler_address
         self.client = Client(address)
 
