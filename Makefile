@@ -10,7 +10,7 @@ SANDBOX_VENV  := .venv-sandbox
 SANDBOX_STAMP := $(SANDBOX_VENV)/.installed
 ASSIGNMENTS := mlp backprop
 
-.PHONY: help venv data generate demo test test-fast bench lab release browser-deps clean
+.PHONY: help venv data generate demo test test-fast bench lab release browser-deps postgres-deps clean
 
 help:
 	@echo "make demo       set up, fetch MNIST, generate assignments/ and solutions/, grade example submissions"
@@ -54,8 +54,12 @@ demo: venv data
 browser-deps:
 	bash tests/browser/install_chromium.sh
 
+# The PostgreSQL gradebook test starts its own server from Debian's packages.
+postgres-deps:
+	bash tests/pipeline/install_postgres.sh
+
 # One BLAS thread per process: the grader runs student code in parallel workers.
-test: venv data browser-deps
+test: venv data browser-deps postgres-deps
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -ra --durations=15
 
 test-fast: venv data

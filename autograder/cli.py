@@ -23,9 +23,11 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--source", help="folder of source/<assignment>/ notebooks (default: ./source)")
     common.add_argument("--assignment", "-a", help="assignment id (default: the only one in --source)")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    common.add_argument("--db-url", help="gradebook (postgresql://USER@HOST:PORT/DB); default: <course>/gradebook.db")
 
     grading = argparse.ArgumentParser(add_help=False)
     grading.add_argument("--workers", "-j", type=int, help="submissions graded at once (default: CPU cores)")
+    grading.add_argument("--scheduler", help="grade on this Dask cluster (tcp://HOST:8786); default: local workers")
     grading.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     grading.add_argument("--student", action="append", help="only this student (repeatable)")
     grading.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
@@ -55,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("report", parents=[common, late], help="print and save the score and flag table")
     g = sub.add_parser("grade-all", parents=[common, grading, late], help="collect, check, autograde, feedback, export, report")
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
+    sim = sub.add_parser("similarity", parents=[common], help="copied work: pairs of similar solution code, for you")
+    sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.75)")
     sub.add_parser("flags", help="list every flag and its meaning")
     d = sub.add_parser("demo", help="grade the example submissions under build/demo-submissions/")
     d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")
@@ -78,6 +82,7 @@ def _settings(args):
                  rebuild_gradebook=args.rebuild_gradebook)
     if args.workers:
         s.workers = args.workers
+    s.scheduler = args.scheduler
     return s
 
 
@@ -128,17 +133,6 @@ def _finish(args, course: Course, assignment: str, states: dict, what: set[str])
     return notes
 
 
-def _lock(course: Course):
-    """One run per course at a time: two would both write submitted/ and the gradebook."""
-    import fcntl
-    handle = open(course.root / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise SystemExit(f"another grading run is using {course.root}; wait for it to finish")
-    return handle
-
-
 def main(argv=None) -> int:
     import warnings
     # nbgrader's gradebook triggers SQLAlchemy autoflush warnings on every new submission: noise.
@@ -151,11 +145,13 @@ def main(argv=None) -> int:
     if args.command == "demo":
         from autograder.pipeline.demo import main as demo
         return demo(args.assignment, args.workers)
-    course = Course.at(args.course, args.source)
-    lock = _lock(course)  # held until the process exits
+    from autograder.pipeline import locks
+    course = Course.at(args.course, args.source, args.db_url)
+    held = locks.hold(course, args.assignment)  # until the process exits
     notes: list[str] = []
     if args.command == "collect":
-        notes = _collect(args, course)
+        with locks.serial(course):
+            notes = _collect(args, course)
     elif args.command == "check":
         from autograder.pipeline.check import check, release_notebooks
         assignment = _assignment(args, course)
@@ -170,18 +166,27 @@ def main(argv=None) -> int:
         states = autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
         from autograder.pipeline import report
         print(report.table(report.rows(course, assignment, states, {})))
+    elif args.command == "similarity":
+        from autograder.pipeline import similarity
+        notes.append(similarity.run(course, _assignment(args, course), args.threshold))
     elif args.command in ("feedback", "export", "report"):
         assignment = _assignment(args, course)
-        notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
-                        if args.command == "report" else {args.command})
+        with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
+            notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
+                            if args.command == "report" else {args.command})
     elif args.command == "grade-all":
         from autograder.pipeline.autograde import autograde
         if args.inputs:
-            notes += _collect(args, course)
+            with locks.serial(course):
+                notes += _collect(args, course)
         assignment = _assignment(args, course)
         autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
-        notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
+        from autograder.pipeline import similarity
+        notes.append(similarity.run(course, assignment))
+        with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
+            notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
     for note in notes:
         print(note)
-    lock.close()
+    for handle in held:
+        handle.close()
     return 0

@@ -47,6 +47,7 @@ class Settings:
     file_bytes: int = 256 * 2**20
     output_bytes: int = 2 * 2**20    # notebook outputs kept (and the runner's own stdout)
     workers: int = os.cpu_count() or 1
+    scheduler: str | None = None     # a Dask scheduler's address; None: local (a Dask cluster if workers > 1)
     force: bool = False
     seed: int | None = None
     verdict: bool = True             # use autograder.engine.verdict where the assignment has hidden tests
@@ -358,13 +359,12 @@ def _in_gradebook(course: Course, student: str, assignment: str) -> bool:
 def autograde(course: Course, assignment: str, settings: Settings, progress: bool = True,
               students: list[str] | None = None) -> dict[str, dict]:
     """Grade every (changed) submission; returns student -> state (also written to state/)."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    import multiprocessing
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
     from tqdm import tqdm
     from autograder.pipeline.check import check, release_notebooks
     from autograder.pipeline.collect import current
+    from autograder.pipeline.workers import executor
 
     releases = register(course, assignment, settings.rebuild_gradebook)
     if settings.seed is None:
@@ -461,14 +461,10 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
         for student in [s for s, w in pending.items() if not w["open"]]:
             finish(student)
         if jobs:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=max(1, settings.workers), mp_context=context) as pool:
-                futures = {pool.submit(execute_job, job): (student, name, job) for student, name, job in jobs}
-                for future in as_completed(futures):
-                    student, name, job = futures[future]
+            with executor(settings.workers, settings.scheduler) as pool:
+                for (student, name, job), out in pool.results([(tag, tag[2]) for tag in jobs]):
                     work = pending[student]
                     try:
-                        out = future.result()
                         if out.get("error"):
                             work["flags"].append(F.GRADER_ERROR)
                             work["problems"].append(out["error"])
