@@ -17,6 +17,7 @@ from .module import Loss, Module, Optimizer
 
 FAST_SAMPLES = 1000
 FAST_EPOCHS = 2     # two points make a curve: dashboards still show a trend
+_BAR_SECONDS = 0.5  # the progress bar redraws at most this often
 
 
 def fast_mode() -> bool:
@@ -173,7 +174,8 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
 
     steps_per_epoch = math.ceil(n / batch_size)
     bar = tqdm(total=epochs * steps_per_epoch, disable=not verbose, unit="batch",
-               mininterval=0.5, leave=True)
+               mininterval=_BAR_SECONDS, leave=True)
+    clock = time.perf_counter
     diverged = False
     try:
         for epoch in range(1, epochs + 1):
@@ -181,24 +183,29 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
             model.train()
             order = rng.permutation(n)
             loss_sum, correct, seen = 0.0, 0, 0
-            start = time.perf_counter()
+            start = shown = clock()
             for s in _batches(n, batch_size):
                 idx = order[s]
                 xb, yb = x[idx], y[idx]
                 scores = model.forward(xb)
                 value = float(loss.forward(scores, yb))
                 loss_sum += value * len(idx)
-                correct += int(np.sum(np.argmax(scores, axis=1) == yb))
+                correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
                 seen += len(idx)
-                bar.update(1)
                 if not math.isfinite(value):
                     # Stop before the update: the model keeps its last finite weights.
+                    bar.update(1)
                     diverged = True
                     break
                 model.backward(loss.backward())
                 optimizer.step(model)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                refresh=False)
+                # The running figures are formatted only as often as the bar redraws:
+                # per batch they would cost more than the bar itself.
+                if verbose and clock() - shown >= _BAR_SECONDS:
+                    shown = clock()
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                    refresh=False)
+                bar.update(1)
             history.seconds.append(time.perf_counter() - start)
             history.epochs.append(epoch)
             history.train_loss.append(loss_sum / seen)
