@@ -17,11 +17,11 @@ __all__ = [
     "Loss", "Module", "Optimizer", "Sequential", "rng", "seed",
     "load_mnist", "load_iris", "load_digits",
     "train", "evaluate", "predict", "History",
-    "gradcheck", "selfcheck", "viz",
+    "gradcheck", "selfcheck", "viz", "carry",
 ]
 
 
-_LAZY = {"viz": None, "data": None,
+_LAZY = {"viz": None, "data": None, "carry": None,
          "load_mnist": "data", "load_iris": "data", "load_digits": "data"}
 
 
