@@ -26,6 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
 	# nnkit's distribution was once called `nnkit` (a name PyPI gives to another project).
 	$(PY) -m pip uninstall --quiet --yes nnkit 2>/dev/null || true
+	rm -rf nnkit.egg-info
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
