@@ -27,6 +27,9 @@ $(STAMP): requirements.txt pyproject.toml
 	# requirements.txt is a complete freeze; --no-deps keeps optional extras out
 	# (jsonschema's rfc3987-syntax alone adds seconds to every notebook start).
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
+	# nnkit's distribution was once called `nnkit` (a name PyPI gives to another project).
+	$(PY) -m pip uninstall --quiet --yes nnkit 2>/dev/null || true
+	rm -rf nnkit.egg-info
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -71,13 +74,16 @@ bench: venv data
 	# NumPy's native kernels, as on a student's laptop: unset the machine's forced ones here only.
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m bench $(SECTIONS)
 
+# Students' view: etc/jupyter-student/ hides nbgrader's authoring tools (Create
+# Assignment, Validate, formgrader) for this session only; `jupyter` run
+# without it (the instructor's formgrader) is unaffected.
 lab: venv data
-	$(VENV)/bin/jupyter lab --notebook-dir=assignments
+	JUPYTER_CONFIG_PATH=$(CURDIR)/etc/jupyter-student $(VENV)/bin/jupyter lab --notebook-dir=assignments
 
-release: generate
-	mkdir -p build/release
-	for a in $(ASSIGNMENTS); do (cd assignments && ../$(PY) -m zipfile -c ../build/release/$$a.zip $$a); done
-	@ls -l build/release
+# Per assignment build/release/<id>.zip: student notebook, nnkit wheel,
+# requirements-student.txt, START.md. Rewrites no tracked file.
+release: venv
+	$(PY) -m autograder.pipeline.release $(ASSIGNMENTS)
 
 clean:
 	rm -rf build course test-artifacts .pytest_cache

@@ -53,8 +53,47 @@ def test_student_copy_is_up_to_date(regenerated, assignment):
                   if p.is_file() and ".ipynb_checkpoints" not in p.parts)
     assert have == names, f"assignments/{assignment} has other files than generate makes: run `make generate`"
     for name in names:
-        assert (committed / name).read_bytes() == (fresh / name).read_bytes(), (
+        have_bytes, want_bytes = (committed / name).read_bytes(), (fresh / name).read_bytes()
+        if name.endswith(".ipynb"):
+            have_bytes, want_bytes = _authored(have_bytes), _authored(want_bytes)
+        assert have_bytes == want_bytes, (
             f"assignments/{assignment}/{name} differs from what source/ generates: run `make generate`")
+
+
+# What Jupyter itself writes into a notebook when it is opened, run or saved.
+# language_info carries the version of whatever Python the kernel runs (3.11.7
+# here, anything on a student's laptop), so no generator can write it in
+# advance for every machine: the drift test ignores these keys instead, and
+# compares everything the course authored byte for byte.
+KERNEL_NOTEBOOK_METADATA = ("language_info", "widgets")
+KERNEL_CELL_METADATA = ("execution", "collapsed", "scrolled", "jp-MarkdownHeadingCollapsed")
+
+
+def _authored(raw: bytes) -> bytes:
+    nb = json.loads(raw)
+    for key in KERNEL_NOTEBOOK_METADATA:
+        nb.get("metadata", {}).pop(key, None)
+    for cell in nb.get("cells", []):
+        for key in KERNEL_CELL_METADATA:
+            cell.get("metadata", {}).pop(key, None)
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False).encode()
+
+
+def test_drift_check_ignores_what_jupyter_writes_on_open():
+    """Opening a student copy in JupyterLab and saving it rewrites language_info
+    (with the kernel's full Python version); that is not drift."""
+    path = ROOT / "assignments" / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb"
+    nb = json.loads(path.read_bytes())
+    nb["metadata"]["language_info"] = {
+        "codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+        "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3", "version": "3.11.7"}
+    nb["cells"][0]["metadata"]["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00Z"}
+    saved = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False).encode() + b"\n"
+    assert _authored(saved) == _authored(path.read_bytes())
+    nb["cells"][0]["source"] = "edited by hand"
+    edited = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False).encode()
+    assert _authored(edited) != _authored(path.read_bytes())
 
 
 @pytest.mark.slow
