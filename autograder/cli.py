@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from autograder.pipeline import flags as F
-from autograder.pipeline.course import Course, read_json
+from autograder.pipeline import flags as F, run
+from autograder.pipeline.course import Course
 
 
 def size(text: str) -> int:
@@ -62,15 +62,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _assignment(args, course: Course) -> str:
-    if args.assignment:
-        return args.assignment
-    found = course.assignments()
-    if len(found) != 1:
-        raise SystemExit(f"say which assignment (--assignment): found {', '.join(found) or 'none'} in {course.source}")
-    return found[0]
-
-
 def _settings(args):
     from autograder.pipeline.autograde import Settings
     s = Settings(cell_timeout=args.cell_timeout, wall_seconds=args.wall, memory_bytes=args.memory,
@@ -86,59 +77,6 @@ def _policy(args):
     return LatePolicy.parse(args.due, args.late_policy, args.late_cap, args.grace, config_policy())
 
 
-def _states(course: Course, assignment: str) -> dict[str, dict]:
-    out = {}
-    for student in course.students(assignment):
-        state = read_json(course.state_file(student, assignment))
-        if state:
-            out[student] = state
-    return out
-
-
-def _collect(args, course: Course) -> list[str]:
-    from autograder.pipeline.collect import collect
-    result = collect(course, args.inputs, args.assignment)
-    notes = [f"collected: {len(result.new)} new or changed, {len(result.unchanged)} unchanged submissions"]
-    notes += [f"rejected {where}: {why}" for where, why in result.rejected]
-    return notes
-
-
-def _finish(args, course: Course, assignment: str, states: dict, what: set[str]) -> list[str]:
-    """feedback/export/report share the lateness computation; run the ones asked for."""
-    from autograder.pipeline import feedback, report
-    from autograder.pipeline.export import apply_policy, export
-    policy = _policy(args)
-    notes = []
-    if "export" in what:
-        grades, lms, lateness = export(course, assignment, policy, states, Path(args.out) if args.out else None)
-        notes.append(f"grades: {grades}  LMS: {lms}")
-    else:
-        lateness = apply_policy(course, assignment, policy, states)
-    rows = report.rows(course, assignment, states, lateness)
-    if "feedback" in what:
-        feedback.write(course, states, rows)
-        notes.append(f"feedback: {course.root / 'feedback'}/<student>/{assignment}/feedback.html")
-    if "report" in what:
-        csv_path, json_path = report.write(course, rows)
-        print(report.table(rows))
-        legend = report.legend(rows)
-        if legend:
-            print("flags:\n" + legend)
-        notes.append(f"report: {csv_path} and {json_path.name}")
-    return notes
-
-
-def _lock(course: Course):
-    """One run per course at a time: two would both write submitted/ and the gradebook."""
-    import fcntl
-    handle = open(course.root / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise SystemExit(f"another grading run is using {course.root}; wait for it to finish")
-    return handle
-
-
 def main(argv=None) -> int:
     import warnings
     # nbgrader's gradebook triggers SQLAlchemy autoflush warnings on every new submission: noise.
@@ -152,13 +90,20 @@ def main(argv=None) -> int:
         from autograder.pipeline.demo import main as demo
         return demo(args.assignment, args.workers)
     course = Course.at(args.course, args.source)
-    lock = _lock(course)  # held until the process exits
+    if args.command == "grade-all":
+        outcome = run.grade_all(course=course, inputs=args.inputs, assignment=args.assignment,
+                                settings=_settings(args), policy=_policy(args), out=args.out,
+                                students=args.student, progress=not args.quiet)
+        for note in outcome.notes:
+            print(note)
+        return 0
+    lock = run.lock(course)  # held until the process exits
     notes: list[str] = []
     if args.command == "collect":
-        notes = _collect(args, course)
+        notes = run.collect_inputs(course, args.inputs, args.assignment)
     elif args.command == "check":
         from autograder.pipeline.check import check, release_notebooks
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
         releases = release_notebooks(course, assignment)
         for student in course.students(assignment):
             result = check(course, student, assignment, releases)
@@ -166,21 +111,14 @@ def main(argv=None) -> int:
                   "".join(f"\n    {p}" for p in result.problems))
     elif args.command == "autograde":
         from autograder.pipeline.autograde import autograde
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
         states = autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
         from autograder.pipeline import report
         print(report.table(report.rows(course, assignment, states, {})))
     elif args.command in ("feedback", "export", "report"):
-        assignment = _assignment(args, course)
-        notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
-                        if args.command == "report" else {args.command})
-    elif args.command == "grade-all":
-        from autograder.pipeline.autograde import autograde
-        if args.inputs:
-            notes += _collect(args, course)
-        assignment = _assignment(args, course)
-        autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
-        notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
+        assignment = run.pick_assignment(course, args.assignment)
+        what = {args.command, "report"} if args.command == "report" else {args.command}
+        notes = run.finish(course, assignment, run.states(course, assignment), what, _policy(args), args.out)
     for note in notes:
         print(note)
     lock.close()

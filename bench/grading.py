@@ -2,7 +2,7 @@
 
 Each run grades copies of the reference submission (the slowest honest case:
 every part runs and the grader trains the network) in a scratch course folder
-through the same `grade-all` an instructor runs.
+through the same `grade_all` an instructor runs.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from pathlib import Path
 import nbformat
 
 from autograder.pipeline import demo
-from autograder.cli import main as cli
+from autograder.pipeline.autograde import Settings
 from autograder.pipeline.course import ROOT
+from autograder.pipeline.run import grade_all
 
 SUBMISSIONS = int(os.environ.get("BENCH_SUBMISSIONS", "20"))
 
@@ -44,10 +45,7 @@ def _grade_all(submissions: Path, workers: int) -> float:
     course = ROOT / "build" / f"bench-course-{workers}"
     shutil.rmtree(course, ignore_errors=True)
     start = time.perf_counter()
-    code = cli(["grade-all", str(submissions), "--assignment", "mlp", "--course", str(course),
-                "--workers", str(workers), "--quiet"])
-    if code != 0:
-        raise RuntimeError(f"grade-all exited with {code}")
+    grade_all(course=course, inputs=[submissions], assignment="mlp", settings=Settings(workers=workers))
     return time.perf_counter() - start
 
 

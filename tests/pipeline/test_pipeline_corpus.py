@@ -1,6 +1,6 @@
 """The broken-submission corpus, graded in one run next to two honest submissions.
 
-One `grade-all` over a folder import plus a Moodle and a Canvas zip; every
+One `grade_all` over a folder import plus a Moodle and a Canvas zip; every
 case's expected report line is in corpus.CASES. A second run must change
 nothing: same report, no submission re-graded, archive untouched.
 """
@@ -15,16 +15,18 @@ import pytest
 
 import pipeline_corpus as corpus
 from autograder.cli import main
+from autograder.pipeline.autograde import Settings
 from autograder.pipeline.course import Course
+from autograder.pipeline.run import grade_all
 
 pytestmark = pytest.mark.slow
 
-LIMITS = ["--cell-timeout", "5", "--wall", "40", "--memory", "2G", "--workers", "2", "--quiet"]
+LIMITS = {"cell_timeout": 5, "wall_seconds": 40, "memory_bytes": 2 << 30, "workers": 2}
 
 
-def _grade_all(tmp, inputs, *extra):
-    return main(["grade-all", *map(str, inputs), "--assignment", corpus.ASSIGNMENT, "--course", str(tmp / "course"),
-                 "--source", str(corpus.FIXTURE_SOURCE), *LIMITS, *extra])
+def _grade_all(tmp, inputs):
+    return grade_all(course=tmp / "course", source=corpus.FIXTURE_SOURCE, inputs=inputs,
+                     assignment=corpus.ASSIGNMENT, settings=Settings(**LIMITS))
 
 
 def _latest_report(course_root):
@@ -38,12 +40,12 @@ def graded(tmp_path_factory):
     folder = corpus.write_folder(tmp / "handins")
     zips = [corpus.moodle_zip(tmp / "moodle-export.zip"), corpus.canvas_zip(tmp / "canvas-export.zip")]
     inputs = [folder, *zips]
-    assert _grade_all(tmp, inputs) == 0
+    _grade_all(tmp, inputs)
     course = tmp / "course"
     first, _ = _latest_report(course)
     stamps = {p: p.stat().st_mtime_ns for p in (course / "state").rglob("*.json")}
     stamps.update({p: p.stat().st_mtime_ns for p in (course / "autograded").rglob("*.ipynb")})
-    assert _grade_all(tmp, inputs) == 0
+    _grade_all(tmp, inputs)
     second, reports = _latest_report(course)
     return {"tmp": tmp, "course": course, "inputs": inputs, "first": first, "second": second,
             "stamps": stamps, "reports": reports, "originals": corpus.originals(folder, zips)}
