@@ -1,6 +1,6 @@
 """The adversarial corpus (tests/corpus/mlp_adversarial/cases.py) through the whole pipeline.
 
-One `grade-all` on a temporary course: every attack plus two honest submissions
+One `grade_all` on a temporary course: every attack plus two honest submissions
 (the reference, and the reference with one known mistake).  For each attack: the
 parts it sits on score exactly what their honest (wrong) code scores, every other
 part keeps full marks, and it is flagged.  Around the run: the gradebook's other
@@ -24,13 +24,13 @@ import nbformat
 import pytest
 from corpus.mlp_adversarial import cases
 
-from autograder.cli import main
-from autograder.assignments.mlp import spec
+from autograder.pipeline.autograde import Settings
 from autograder.pipeline.course import ROOT, Course
+from autograder.pipeline.run import grade_all
 
 SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
 ASSIGNMENT = "mlp"
-LIMITS = ["--cell-timeout", "20", "--wall", "150", "--memory", "2G", "--workers", "2", "--quiet"]
+LIMITS = {"cell_timeout": 20, "wall_seconds": 150, "memory_bytes": 2 << 30, "workers": 2}
 
 slow = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def _tree(folder: Path) -> dict[str, str]:
 
 
 def _grade_all(folder: Path, course: Path) -> None:
-    assert main(["grade-all", str(folder), "--assignment", ASSIGNMENT, "--course", str(course), *LIMITS]) == 0
+    grade_all(course=course, inputs=[folder], assignment=ASSIGNMENT, settings=Settings(**LIMITS))
 
 
 def _parts(course: Path, student: str) -> dict[str, float]:
@@ -254,8 +254,16 @@ def graded(tmp_path_factory):
             "alone": tmp / "alone-course"}
 
 
+def _autograded_points() -> dict[str, float]:
+    """Autograded test cell -> points, from the source notebook's nbgrader metadata."""
+    return {c.id: float(c.metadata["nbgrader"]["points"]) for c in nbformat.read(SOURCE, as_version=4).cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
 def _expected_parts(zero) -> dict[str, float]:
-    return {spec.cell_id(p): (0.0 if p in zero else float(points)) for p, points in spec.POINTS.items()}
+    """A part's test cell is `<part>-tests` (docs/design.md); the parts in ``zero`` score nothing."""
+    return {cell: (0.0 if cell.removesuffix("-tests") in zero else points)
+            for cell, points in _autograded_points().items()}
 
 
 @slow
@@ -368,4 +376,4 @@ def test_failed_verdict_never_falls_back_to_in_kernel_scores(tmp_path, monkeypat
     _grade_all(tmp_path / "handins", tmp_path / "course")
     row = _rows(tmp_path / "course")["input-transformer"]
     assert "grader error" in row["flags"], row
-    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(tuple(spec.POINTS)), row
+    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts({c.removesuffix("-tests") for c in _autograded_points()}), row
