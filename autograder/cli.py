@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from autograder.pipeline import flags as F
-from autograder.pipeline.course import Course, read_json
+from autograder.pipeline import flags as F, run
+from autograder.pipeline.course import Course
 
 
 def size(text: str) -> int:
@@ -66,15 +66,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _assignment(args, course: Course) -> str:
-    if args.assignment:
-        return args.assignment
-    found = course.assignments()
-    if len(found) != 1:
-        raise SystemExit(f"say which assignment (--assignment): found {', '.join(found) or 'none'} in {course.source}")
-    return found[0]
-
-
 def _settings(args):
     from autograder.pipeline.autograde import Settings
     s = Settings(cell_timeout=args.cell_timeout, wall_seconds=args.wall, memory_bytes=args.memory,
@@ -91,48 +82,6 @@ def _policy(args):
     return LatePolicy.parse(args.due, args.late_policy, args.late_cap, args.grace, config_policy())
 
 
-def _states(course: Course, assignment: str) -> dict[str, dict]:
-    out = {}
-    for student in course.students(assignment):
-        state = read_json(course.state_file(student, assignment))
-        if state:
-            out[student] = state
-    return out
-
-
-def _collect(args, course: Course) -> list[str]:
-    from autograder.pipeline.collect import collect
-    result = collect(course, args.inputs, args.assignment)
-    notes = [f"collected: {len(result.new)} new or changed, {len(result.unchanged)} unchanged submissions"]
-    notes += [f"rejected {where}: {why}" for where, why in result.rejected]
-    return notes
-
-
-def _finish(args, course: Course, assignment: str, states: dict, what: set[str]) -> list[str]:
-    """feedback/export/report share the lateness computation; run the ones asked for."""
-    from autograder.pipeline import feedback, report
-    from autograder.pipeline.export import apply_policy, export
-    policy = _policy(args)
-    notes = []
-    if "export" in what:
-        grades, lms, lateness = export(course, assignment, policy, states, Path(args.out) if args.out else None)
-        notes.append(f"grades: {grades}  LMS: {lms}")
-    else:
-        lateness = apply_policy(course, assignment, policy, states)
-    rows = report.rows(course, assignment, states, lateness)
-    if "feedback" in what:
-        feedback.write(course, states, rows)
-        notes.append(f"feedback: {course.root / 'feedback'}/<student>/{assignment}/feedback.html")
-    if "report" in what:
-        csv_path, json_path = report.write(course, rows)
-        print(report.table(rows))
-        legend = report.legend(rows)
-        if legend:
-            print("flags:\n" + legend)
-        notes.append(f"report: {csv_path} and {json_path.name}")
-    return notes
-
-
 def main(argv=None) -> int:
     import warnings
     # nbgrader's gradebook triggers SQLAlchemy autoflush warnings on every new submission: noise.
@@ -147,14 +96,21 @@ def main(argv=None) -> int:
         return demo(args.assignment, args.workers)
     from autograder.pipeline import locks
     course = Course.at(args.course, args.source, args.db_url)
+    if args.command == "grade-all":
+        outcome = run.grade_all(course=course, inputs=args.inputs, assignment=args.assignment,
+                                settings=_settings(args), policy=_policy(args), out=args.out,
+                                students=args.student, progress=not args.quiet)
+        for note in outcome.notes:
+            print(note)
+        return 0
     held = locks.hold(course, args.assignment)  # until the process exits
     notes: list[str] = []
     if args.command == "collect":
         with locks.serial(course):
-            notes = _collect(args, course)
+            notes = run.collect_inputs(course, args.inputs, args.assignment)
     elif args.command == "check":
         from autograder.pipeline.check import check, release_notebooks
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
         releases = release_notebooks(course, assignment)
         for student in course.students(assignment):
             result = check(course, student, assignment, releases)
@@ -162,29 +118,18 @@ def main(argv=None) -> int:
                   "".join(f"\n    {p}" for p in result.problems))
     elif args.command == "autograde":
         from autograder.pipeline.autograde import autograde
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
         states = autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
         from autograder.pipeline import report
         print(report.table(report.rows(course, assignment, states, {})))
     elif args.command == "similarity":
         from autograder.pipeline import similarity
-        notes.append(similarity.run(course, _assignment(args, course), args.threshold))
+        notes.append(similarity.run(course, run.pick_assignment(course, args.assignment), args.threshold))
     elif args.command in ("feedback", "export", "report"):
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
+        what = {args.command, "report"} if args.command == "report" else {args.command}
         with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
-            notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
-                            if args.command == "report" else {args.command})
-    elif args.command == "grade-all":
-        from autograder.pipeline.autograde import autograde
-        if args.inputs:
-            with locks.serial(course):
-                notes += _collect(args, course)
-        assignment = _assignment(args, course)
-        autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
-        from autograder.pipeline import similarity
-        notes.append(similarity.run(course, assignment))
-        with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
-            notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
+            notes = run.finish(course, assignment, run.states(course, assignment), what, _policy(args), args.out)
     for note in notes:
         print(note)
     for handle in held:

@@ -2,7 +2,7 @@
 
 Each run grades copies of the reference submission (the slowest honest case:
 every part runs and the grader trains the network) in a scratch course folder
-through the same commands an instructor runs.  The phases are timed from the
+through the same `grade_all` an instructor runs.  The phases are timed from the
 outside, one CLI subcommand at a time (the verdict as the difference between a
 run with and one without it).  The speed-up is measured on a Dask cluster on
 loopback (scheduler and workers on 127.0.0.1), as a course would run it across
@@ -20,9 +20,11 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.pipeline import demo
 from autograder.cli import main as cli
+from autograder.pipeline import demo
+from autograder.pipeline.autograde import Settings
 from autograder.pipeline.course import ROOT
+from autograder.pipeline.run import grade_all
 from bench import machine
 
 SUBMISSIONS = int(os.environ.get("BENCH_SUBMISSIONS", "20"))       # the speed-up runs
@@ -52,10 +54,7 @@ def _grade_all(submissions: Path, workers: int, scheduler: str | None = None, na
     course = ROOT / "build" / f"bench-course-{name or workers}"
     shutil.rmtree(course, ignore_errors=True)
     start = time.perf_counter()
-    code = cli(["grade-all", str(submissions), "--assignment", "mlp", "--course", str(course),
-                "--workers", str(workers), "--quiet", *(["--scheduler", scheduler] if scheduler else [])])
-    if code != 0:
-        raise RuntimeError(f"grade-all exited with {code}")
+    grade_all(course=course, inputs=[submissions], assignment="mlp", settings=Settings(workers=workers, scheduler=scheduler))
     return time.perf_counter() - start
 
 
