@@ -42,23 +42,36 @@ def parser() -> argparse.ArgumentParser:
     late.add_argument("--late-policy", help="none | zero | per-day:P | per-hour:P (P percent of max per started unit)")
     late.add_argument("--late-cap", type=float, help="largest penalty, percent of max (default 100)")
     late.add_argument("--grace", type=float, help="minutes after the due date still on time (default 0)")
-    late.add_argument("--out", help="folder for grades.csv and lms-<assignment>.csv (default: the course folder)")
 
-    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    exporting = argparse.ArgumentParser(add_help=False)
+    exporting.add_argument("--out", help="folder for grades.csv and lms-<assignment>.csv (default: the course folder)")
+    exporting.add_argument("--pending", choices=["hold", "provisional"], default="hold",
+                           help="submissions with written answers not yet graded in formgrader: leave them out of "
+                                "the LMS CSV (hold, the default) or list them with status 'provisional'")
+
+    p = argparse.ArgumentParser(prog=".venv/bin/python -m autograder", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("collect", parents=[common], help="import submissions (folders or LMS zips) into the course")
-    c.add_argument("inputs", nargs="+", type=Path, help="folder <student>/<assignment>/*.ipynb or Canvas/Moodle zip")
-    sub.add_parser("check", parents=[common], help="validate and repair collected submissions (nothing runs)")
-    sub.add_parser("autograde", parents=[common, grading], help="run and grade changed submissions")
-    sub.add_parser("feedback", parents=[common, late], help="write feedback/<student>/<assignment>/feedback.html")
-    sub.add_parser("export", parents=[common, late], help="write grades.csv and the LMS CSV, late policy applied")
-    sub.add_parser("report", parents=[common, late], help="print and save the score and flag table")
-    g = sub.add_parser("grade-all", parents=[common, grading, late], help="collect, check, autograde, feedback, export, report")
+
+    def command(name: str, text: str, parents=()):
+        return sub.add_parser(name, parents=list(parents), help=text, description=text)
+
+    c = command("collect", "import submissions (folders or LMS zips) into the course's archive and submitted/",
+                [common])
+    c.add_argument("inputs", nargs="+", type=Path,
+                   help="a folder laid out as PATH/<student>/<assignment>/**, or a Canvas or Moodle export zip")
+    command("check", "validate and repair collected submissions (nothing runs)", [common])
+    command("autograde", "run and grade the changed submissions in the sandbox", [common, grading])
+    command("feedback", "write feedback/<student>/<assignment>/feedback.html from the gradebook as it is now "
+            "(rerun after grading in formgrader)", [common, late])
+    command("export", "write grades.csv and lms-<assignment>.csv, late policy applied, ungraded written "
+            "answers held back", [common, late, exporting])
+    command("report", "print and save the score and flag table under <course>/reports/", [common, late])
+    g = command("grade-all", "collect, check, autograde, feedback, export, report", [common, grading, late, exporting])
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
-    sub.add_parser("flags", help="list every flag and its meaning")
-    d = sub.add_parser("demo", help="grade the example submissions under build/demo-submissions/")
+    command("flags", "list every flag and its meaning")
+    d = command("demo", "grade the example submissions under build/demo-submissions/")
     d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")
-    d.add_argument("--workers", "-j", type=int)
+    d.add_argument("--workers", "-j", type=int, help="submissions graded at once (default: CPU cores)")
     return p
 
 
@@ -110,8 +123,13 @@ def _finish(args, course: Course, assignment: str, states: dict, what: set[str])
     policy = _policy(args)
     notes = []
     if "export" in what:
-        grades, lms, lateness = export(course, assignment, policy, states, Path(args.out) if args.out else None)
+        grades, lms, lateness = export(course, assignment, policy, states, Path(args.out) if args.out else None,
+                                       pending=args.pending)
         notes.append(f"grades: {grades}  LMS: {lms}")
+        waiting = sorted(s for s, r in lateness.items() if r.get("pending_manual"))
+        if waiting:
+            verb = "held back from" if args.pending == "hold" else "marked provisional in"
+            notes.append(f"{verb} the LMS CSV, written answers still to grade in formgrader: {', '.join(waiting)}")
     else:
         lateness = apply_policy(course, assignment, policy, states)
     rows = report.rows(course, assignment, states, lateness)
