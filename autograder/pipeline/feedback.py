@@ -6,6 +6,7 @@ hidden tests, never tracebacks: in-kernel results are shown as passed/failed.
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 from pathlib import Path
@@ -185,3 +186,52 @@ def write(course: Course, states: dict[str, dict], rows: list[dict]) -> list[Pat
             path.write_text(text)
         written.append(path)
     return written
+
+
+def page_for(course: Course, student: str, assignment: str) -> str:
+    """The kit's feedback page for one student, as `feedback` would write it now."""
+    from autograder.pipeline import report
+    from autograder.pipeline.course import read_json
+    from autograder.pipeline.export import LatePolicy, apply_policy, config_policy
+    from nbgrader.api import MissingEntry
+    state = read_json(course.state_file(student, assignment)) or {"flags": []}
+    states = {student: state}
+    lateness = apply_policy(course, assignment, LatePolicy.parse(None, None, config=config_policy()), states)
+    [row] = report.rows(course, assignment, states, lateness)
+    try:
+        grades = gradebook_parts(course, student, assignment)
+    except MissingEntry:
+        grades = None
+    return render(state, row, grades, source_cells(course, assignment))
+
+
+@functools.cache
+def _nbgrader_preprocessor():
+    from nbconvert.preprocessors import Preprocessor
+
+    class KitFeedback(Preprocessor):
+        """nbgrader's GenerateFeedback (formgrader's "Generate Feedback") renders the autograded
+        notebook, hidden tests and their tracebacks included. Configured in nbgrader_config.py as
+        its only content preprocessor, this replaces the notebook by the kit's own feedback page,
+        so those buttons cannot leak hidden tests and give students the same page as `feedback`."""
+
+        enabled = True  # nbconvert skips preprocessors that are not enabled
+
+        def preprocess(self, nb, resources):
+            import nbformat
+            info = resources["nbgrader"]
+            root = Path(info["db_url"].removeprefix("sqlite:///")).parent
+            page = page_for(Course.at(root), info["student"], info["assignment"])
+            body = page[page.index("<body>") + len("<body>"):page.index("</body>")]
+            nb.cells = [nbformat.v4.new_raw_cell(f"<style>{STYLE}</style>{body}",
+                                                 metadata={"raw_mimetype": "text/html"})]
+            return nb, resources
+
+    return KitFeedback
+
+
+def __getattr__(name: str):
+    # nbconvert is imported only when nbgrader asks for the preprocessor, not by every feedback run.
+    if name == "KitFeedback":
+        return _nbgrader_preprocessor()
+    raise AttributeError(name)

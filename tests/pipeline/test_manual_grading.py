@@ -125,3 +125,31 @@ def test_unknown_pending_choice_is_refused(course):
     from autograder.pipeline.export import LatePolicy, export
     with pytest.raises(ValueError, match="hold, provisional"):
         export(course, corpus.ASSIGNMENT, LatePolicy(), {}, pending="final")
+
+
+def test_formgraders_generate_feedback_gives_the_kits_page_without_hidden_tests(course):
+    """nbgrader_config.py points GenerateFeedback (formgrader's "Generate Feedback", whose output
+    "Release Feedback" hands out) at the kit's page: the hidden asserts of the notebook never show."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+    from autograder.pipeline.course import ROOT
+    repo = PyFileConfigLoader("nbgrader_config.py", str(ROOT)).load_config()
+    assert repo.Exchange.root.startswith(str(ROOT / "course"))  # formgrader's "exchange missing" warning
+    formgrader(course, manual=2, comment="Good.")
+    autograded = course.root / "autograded" / STUDENT / corpus.ASSIGNMENT
+    autograded.mkdir(parents=True)
+    shutil.copy(course.source / corpus.ASSIGNMENT / f"{corpus.ASSIGNMENT}.ipynb", autograded)  # hidden tests in it
+    config = Config()
+    config.CourseDirectory.root = str(course.root.parent)
+    config.CourseDirectory.autograded_directory = "course/autograded"
+    config.CourseDirectory.feedback_directory = "course/feedback"
+    config.CourseDirectory.db_url = course.db_url
+    config.GenerateFeedback.preprocessors = repo.GenerateFeedback.preprocessors
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = corpus.ASSIGNMENT
+    GenerateFeedback(coursedir=coursedir, config=config).start()
+    page = (course.feedback(STUDENT, corpus.ASSIGNMENT) / f"{corpus.ASSIGNMENT}.html").read_text()
+    assert "hidden:" not in page and "BEGIN HIDDEN TESTS" not in page and "assert square" not in page
+    assert "Comment from your instructor: Good." in page and "graded by your instructor" in page
