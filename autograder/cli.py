@@ -44,25 +44,38 @@ def parser() -> argparse.ArgumentParser:
     late.add_argument("--late-policy", help="none | zero | per-day:P | per-hour:P (P percent of max per started unit)")
     late.add_argument("--late-cap", type=float, help="largest penalty, percent of max (default 100)")
     late.add_argument("--grace", type=float, help="minutes after the due date still on time (default 0)")
-    late.add_argument("--out", help="folder for grades.csv and lms-<assignment>.csv (default: the course folder)")
 
-    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    exporting = argparse.ArgumentParser(add_help=False)
+    exporting.add_argument("--out", help="folder for grades.csv and lms-<assignment>.csv (default: the course folder)")
+    exporting.add_argument("--pending", choices=["hold", "provisional"], default="hold",
+                           help="submissions with written answers not yet graded in formgrader: leave them out of "
+                                "the LMS CSV (hold, the default) or list them with status 'provisional'")
+
+    p = argparse.ArgumentParser(prog=".venv/bin/python -m autograder", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("collect", parents=[common], help="import submissions (folders or LMS zips) into the course")
-    c.add_argument("inputs", nargs="+", type=Path, help="folder <student>/<assignment>/*.ipynb or Canvas/Moodle zip")
-    sub.add_parser("check", parents=[common], help="validate and repair collected submissions (nothing runs)")
-    sub.add_parser("autograde", parents=[common, grading], help="run and grade changed submissions")
-    sub.add_parser("feedback", parents=[common, late], help="write feedback/<student>/<assignment>/feedback.html")
-    sub.add_parser("export", parents=[common, late], help="write grades.csv and the LMS CSV, late policy applied")
-    sub.add_parser("report", parents=[common, late], help="print and save the score and flag table")
-    g = sub.add_parser("grade-all", parents=[common, grading, late], help="collect, check, autograde, feedback, export, report")
+
+    def command(name: str, text: str, parents=()):
+        return sub.add_parser(name, parents=list(parents), help=text, description=text)
+
+    c = command("collect", "import submissions (folders or LMS zips) into the course's archive and submitted/",
+                [common])
+    c.add_argument("inputs", nargs="+", type=Path,
+                   help="a folder laid out as PATH/<student>/<assignment>/**, or a Canvas or Moodle export zip")
+    command("check", "validate and repair collected submissions (nothing runs)", [common])
+    command("autograde", "run and grade the changed submissions in the sandbox", [common, grading])
+    command("feedback", "write feedback/<student>/<assignment>/feedback.html from the gradebook as it is now "
+            "(rerun after grading in formgrader)", [common, late])
+    command("export", "write grades.csv and lms-<assignment>.csv, late policy applied, ungraded written "
+            "answers held back", [common, late, exporting])
+    command("report", "print and save the score and flag table under <course>/reports/", [common, late])
+    g = command("grade-all", "collect, check, autograde, feedback, export, report", [common, grading, late, exporting])
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
-    sim = sub.add_parser("similarity", parents=[common], help="copied work: pairs of similar solution code, for you")
+    sim = command("similarity", "copied work: pairs of similar solution code, for the instructor only", [common])
     sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.75)")
-    sub.add_parser("flags", help="list every flag and its meaning")
-    d = sub.add_parser("demo", help="grade the example submissions under build/demo-submissions/")
+    command("flags", "list every flag and its meaning")
+    d = command("demo", "grade the example submissions under build/demo-submissions/")
     d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")
-    d.add_argument("--workers", "-j", type=int)
+    d.add_argument("--workers", "-j", type=int, help="submissions graded at once (default: CPU cores)")
     return p
 
 
@@ -99,7 +112,7 @@ def main(argv=None) -> int:
     if args.command == "grade-all":
         outcome = run.grade_all(course=course, inputs=args.inputs, assignment=args.assignment,
                                 settings=_settings(args), policy=_policy(args), out=args.out,
-                                students=args.student, progress=not args.quiet)
+                                pending=args.pending, students=args.student, progress=not args.quiet)
         for note in outcome.notes:
             print(note)
         return 0
@@ -129,7 +142,8 @@ def main(argv=None) -> int:
         assignment = run.pick_assignment(course, args.assignment)
         what = {args.command, "report"} if args.command == "report" else {args.command}
         with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
-            notes = run.finish(course, assignment, run.states(course, assignment), what, _policy(args), args.out)
+            notes = run.finish(course, assignment, run.states(course, assignment), what, _policy(args),
+                               getattr(args, "out", None), getattr(args, "pending", "hold"))
     for note in notes:
         print(note)
     for handle in held:

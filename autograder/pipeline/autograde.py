@@ -220,8 +220,78 @@ def save(course: Course, student: str, assignment: str, notebook: str, sanitized
         nb, res = pp.preprocess(nb, res)
     dest = course.autograded(student, assignment)
     dest.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, dest / f"{notebook}.ipynb")
+    shown = for_formgrader(nb, course.submitted(student, assignment) / f"{notebook}.ipynb",
+                           course.source_dir(assignment) / f"{notebook}.ipynb")
+    shown, _ = LimitOutput().preprocess(shown, res)
+    nbformat.write(shown, dest / f"{notebook}.ipynb")
     return nb, flags
+
+
+# Output types a person grading in formgrader sees from the submitted notebook. HTML and JavaScript
+# from a student's notebook would run in the instructor's Jupyter page, so they are left out.
+SHOWN_OUTPUT_TYPES = ("text/plain", "image/png", "image/jpeg")
+
+
+def _shown_output(output):
+    if output.get("output_type") in ("stream", "error"):
+        return output
+    data = {k: v for k, v in output.get("data", {}).items() if k in SHOWN_OUTPUT_TYPES}
+    if not data:
+        return None
+    kept = copy.deepcopy(output)
+    kept["data"] = data
+    return kept
+
+
+def _solution_region(text: str) -> str:
+    begin, end = text.find("### BEGIN SOLUTION"), text.find("### END SOLUTION")
+    if begin < 0 or end < begin:
+        return text.strip()
+    return text[begin + len("### BEGIN SOLUTION"):end].strip()
+
+
+def for_formgrader(graded, submitted_path: Path, source_path: Path):
+    """The notebook formgrader shows a person grading: the scores are the grader's (already saved),
+    but the outputs beside written answers are the student's own as submitted (the grader reruns
+    with NNKIT_FAST, so its curves and accuracies are not the student's), test cells keep the
+    grader's run, and each written answer is followed by its model answer and rubric from the
+    source notebook, so nobody has to open another folder."""
+    nb = copy.deepcopy(graded)
+    try:
+        submitted = nbformat.read(submitted_path, as_version=4)
+    except Exception:  # noqa: BLE001 - unreadable: show the grader's run only
+        submitted = None
+    by_id = {c.get("id"): c for c in (submitted.cells if submitted else []) if c.cell_type == "code"}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
+            continue
+        mine = by_id.get(cell.get("id"))
+        if mine is not None and mine.source == cell.source:
+            cell.outputs = [o for o in map(_shown_output, mine.get("outputs", [])) if o is not None]
+            cell.execution_count = mine.get("execution_count")
+        else:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="(no such cell in the submission)")]
+    models = {}
+    try:
+        for cell in nbformat.read(source_path, as_version=4).cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade") and meta.get("solution") and cell.cell_type == "markdown":
+                models[meta.get("grade_id")] = _solution_region(cell.source)
+    except Exception:  # noqa: BLE001 - no source notebook: nothing to add
+        models = {}
+    cells = [nbformat.v4.new_markdown_cell(id="for-the-grader", source=(
+        "*For the grader: code cells show the student's own outputs as submitted; test cells show the "
+        "grader's run. Model answers and rubrics (from the source notebook) follow each written answer. "
+        "Students never see this notebook: their feedback is the kit's feedback.html.*"))]
+    for cell in nb.cells:
+        cells.append(cell)
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in models:
+            cells.append(nbformat.v4.new_markdown_cell(id=f"rubric-{grade_id}"[:64], source=(
+                f"**For the grader — model answer and rubric for `{grade_id}`:**\n\n" + models[grade_id])))
+    nb.cells = cells
+    return nb
 
 
 def zero_notebook(course: Course, student: str, assignment: str, notebook: str) -> None:

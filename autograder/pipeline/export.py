@@ -16,7 +16,10 @@ from pathlib import Path
 from autograder.pipeline.course import ROOT, Course
 
 LMS_COLUMNS = ["student_id", "lms_id", "name", "assignment", "raw_score", "late_penalty", "score", "max_score",
-               "percent", "late", "days_late", "submitted_at"]
+               "percent", "late", "days_late", "submitted_at", "status", "pending_manual_points"]
+# What the LMS CSV does with a submission whose written answers are not all graded yet: leave it out
+# (the default: an LMS import then cannot take a partial score for a final one) or list it as provisional.
+PENDING_CHOICES = ("hold", "provisional")
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,22 @@ def apply_policy(course: Course, assignment: str, policy: LatePolicy, states: di
             penalty = policy.penalty(raw, top, submitted, state.get("late_marker", False))
             for i, nb in enumerate(sorted(sub.notebooks, key=lambda n: n.name)):
                 nb.late_submission_penalty = penalty if i == 0 else 0.0
+            pending = sum(float(g.max_score or 0) for nb in sub.notebooks for g in nb.grades
+                          if g.needs_manual_grade)
             rows[student] = {"late": late, "days_late": round(days, 3), "raw_score": raw, "late_penalty": penalty,
-                             "score": max(0.0, raw - penalty), "max_score": top}
+                             "score": max(0.0, raw - penalty), "max_score": top, "pending_manual": pending}
         gb.db.commit()
     return rows
 
 
 def export(course: Course, assignment: str, policy: LatePolicy, states: dict[str, dict],
-           out_dir: Path | None = None) -> tuple[Path, Path, dict[str, dict]]:
-    """grades.csv (nbgrader's columns, all assignments) and lms-<assignment>.csv."""
+           out_dir: Path | None = None, pending: str = "hold") -> tuple[Path, Path, dict[str, dict]]:
+    """grades.csv (nbgrader's columns, all assignments) and lms-<assignment>.csv.
+
+    A submission with written answers still to grade is left out of the LMS CSV (``pending="hold"``)
+    or written with status ``provisional`` (``pending="provisional"``); never as ``final``."""
+    if pending not in PENDING_CHOICES:
+        raise ValueError(f"pending={pending!r}: use one of {', '.join(PENDING_CHOICES)}")
     from nbgrader.api import Gradebook
     from nbgrader.plugins.export import CsvExportPlugin
     out_dir = Path(out_dir or course.root)
@@ -121,11 +131,15 @@ def export(course: Course, assignment: str, policy: LatePolicy, states: dict[str
         writer.writeheader()
         for student in sorted(rows):
             row, state = rows[student], states[student]
+            if row["pending_manual"] and pending == "hold":
+                continue
             writer.writerow({
                 "student_id": student, "lms_id": state.get("lms_id") or student, "name": state.get("full_name", ""),
                 "assignment": assignment, "raw_score": f"{row['raw_score']:g}", "late_penalty": f"{row['late_penalty']:g}",
                 "score": f"{row['score']:g}", "max_score": f"{row['max_score']:g}",
                 "percent": f"{100 * row['score'] / row['max_score']:.1f}" if row["max_score"] else "0.0",
                 "late": "yes" if row["late"] else "no", "days_late": f"{row['days_late']:g}",
-                "submitted_at": state.get("submitted_at") or ""})
+                "submitted_at": state.get("submitted_at") or "",
+                "status": "provisional" if row["pending_manual"] else "final",
+                "pending_manual_points": f"{row['pending_manual']:g}"})
     return grades, lms, rows

@@ -45,15 +45,22 @@ def collect_inputs(course: Course, inputs, assignment: str | None) -> list[str]:
     return notes
 
 
-def finish(course: Course, assignment: str, current: dict, what: set[str], policy=None, out=None) -> list[str]:
-    """feedback/export/report share the lateness computation; run the ones asked for."""
+def finish(course: Course, assignment: str, current: dict, what: set[str], policy=None, out=None,
+           pending: str = "hold") -> list[str]:
+    """feedback/export/report share the lateness computation; run the ones asked for.
+    ``pending``: what the LMS CSV does with written answers still to grade ("hold" or "provisional")."""
     from autograder.pipeline import feedback, report
     from autograder.pipeline.export import LatePolicy, apply_policy, config_policy, export
     policy = policy or LatePolicy.parse(None, None, config=config_policy())
     notes = []
     if "export" in what:
-        grades, lms, lateness = export(course, assignment, policy, current, Path(out) if out else None)
+        grades, lms, lateness = export(course, assignment, policy, current, Path(out) if out else None,
+                                       pending=pending)
         notes.append(f"grades: {grades}  LMS: {lms}")
+        waiting = sorted(s for s, r in lateness.items() if r.get("pending_manual"))
+        if waiting:
+            verb = "held back from" if pending == "hold" else "marked provisional in"
+            notes.append(f"{verb} the LMS CSV, written answers still to grade in formgrader: {', '.join(waiting)}")
     else:
         lateness = apply_policy(course, assignment, policy, current)
     rows = report.rows(course, assignment, current, lateness)
@@ -71,7 +78,7 @@ def finish(course: Course, assignment: str, current: dict, what: set[str], polic
 
 
 def grade_all(*, course=None, source=None, db_url=None, inputs=(), assignment: str | None = None, settings=None,
-              policy=None, out=None, students=None, progress: bool = False) -> Outcome:
+              policy=None, out=None, pending: str = "hold", students=None, progress: bool = False) -> Outcome:
     """Collect ``inputs`` (folders or LMS zips; none: what is already collected), then check,
     autograde, write feedback, export and report one assignment of ``course``.
 
@@ -93,7 +100,7 @@ def grade_all(*, course=None, source=None, db_url=None, inputs=(), assignment: s
         current = states(course, name)
         notes.append(similarity.run(course, name))
         with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
-            notes += finish(course, name, current, {"feedback", "export", "report"}, policy, out)
+            notes += finish(course, name, current, {"feedback", "export", "report"}, policy, out, pending)
         return Outcome(name, current, notes)
     finally:
         for handle in held:
