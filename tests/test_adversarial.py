@@ -25,7 +25,7 @@ import pytest
 from corpus.mlp_adversarial import cases
 
 from autograder.cli import main
-from autograder.engine.grade import graded_parts
+from autograder.engine.verdict import graded_parts
 from autograder.assignments.mlp import spec
 from autograder.pipeline.course import ROOT, Course
 

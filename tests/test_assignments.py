@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.engine.grade import graded_parts
+from autograder.engine.verdict import graded_parts
 from autograder.engine.verdict import grade_notebook
 
 ROOT = Path(__file__).resolve().parent.parent

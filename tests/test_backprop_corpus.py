@@ -16,7 +16,7 @@ import pytest
 from corpus.backprop import cases
 
 from autograder.assignments.backprop import spec
-from autograder.engine.grade import graded_parts
+from autograder.engine.verdict import graded_parts
 from autograder.engine.verdict import grade_notebook
 
 PARTS = graded_parts("backprop")

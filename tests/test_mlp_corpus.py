@@ -18,7 +18,7 @@ from corpus.mlp import cases
 
 from autograder.assignments.mlp import spec
 from autograder.isolation.sandbox import Limits
-from autograder.engine.grade import graded_parts
+from autograder.engine.verdict import graded_parts
 from autograder.engine.verdict import grade_notebook
 
 ROOT = Path(__file__).resolve().parent.parent

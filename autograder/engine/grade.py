@@ -33,8 +33,8 @@ import numpy as np
 
 from autograder.engine import training as T
 from autograder.engine.training import TrainingPart
-from autograder.engine.verdict import (REDACTED, Context, Job, PartVerdict, _expected, _save_arrays,
-                                       _status_of)
+from autograder.engine.job import REDACTED, Job, _expected, _save_arrays, _status_of
+from autograder.engine.outcome import Context, PartVerdict
 from autograder.isolation import results as safe_results
 
 NO_RESULT = "the grading run stopped before it finished"
@@ -244,15 +244,6 @@ def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
     if spec.training:
         parts.append(_train(ctx, spec, pts[spec.training.part.grade_id], charged))
     return parts
-
-
-def graded_parts(assignment: str, source: Path | None = None) -> list[tuple[str, str, float]]:
-    """(part, grade_id, points) in report order: the spec's parts with the source's points."""
-    from autograder.engine import reference, verdict
-    source = Path(source) if source else reference.source_notebook(assignment)
-    spec = verdict.load_spec(assignment, source)
-    pts = check_contract(spec, source)
-    return [(p.name, p.grade_id, pts[p.grade_id]) for p in spec.all_parts()]
 
 
 # ------------------------------------------------------------------ a comparison for plain parts

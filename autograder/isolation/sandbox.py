@@ -3,7 +3,7 @@
 STATUS: usable since 00:20 UTC; API below is stable.  What it stops and what it does
 not: autograder/THREAT_MODEL.md.  Tests: tests/sandbox/test_sandbox.py.
 
-    from autograder.isolation.sandbox import run, Limits, capabilities, describe, safe_read
+    from autograder.isolation.sandbox import run, Limits, capabilities, describe
     result = run([sys.executable, "driver.py"], workdir=job_dir, limits=Limits(wall_seconds=120),
                  readonly=[REPO / "autograder" / "sandboxed"], env={"MNIST_DIR": ...})
     result.returncode, result.timed_out, result.memory_exceeded, result.stdout, result.degraded
@@ -35,7 +35,7 @@ missing, and a warning is printed to stderr once per process):
 ``workdir`` is chowned (recursively, without following symlinks) to the sandbox uid, and
 ``workdir/home`` is its HOME.  Put trusted inputs in ``readonly`` paths, not in workdir.
 After a run, everything in workdir is attacker-controlled: read results with
-``safe_read`` (no symlinks, no FIFOs, size-capped), never follow links in it as root.
+``autograder.isolation.results`` (no symlinks, no FIFOs, size-capped), never follow links in it as root.
 
 RunResult: returncode (exit code; -N if killed by signal N; None if the sandbox was
 killed by us: timeout or total memory), timed_out, cpu_exceeded (SIGXCPU), memory_exceeded
@@ -448,14 +448,6 @@ def _namespace_memory(namespace: str) -> int:
         except (OSError, ValueError, IndexError):
             continue  # it just exited, or is a kernel thread
     return total
-
-
-def safe_read(path, max_bytes: int) -> bytes:
-    """Read a file the sandbox wrote: no symlinks, regular files only, at most max_bytes.
-    Kept for callers of the old name; ``autograder.isolation.results`` is the reader
-    (pass ``root=`` there so links on the whole path are refused, not only the last one)."""
-    from autograder.isolation import results
-    return results.read_bytes(path, max_bytes)
 
 
 # ---------------------------------------------------------------------------- run

@@ -531,7 +531,7 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
         for student in [s for s, w in pending.items() if not w["open"]]:
             finish(student)
         if jobs:
-            with executor(settings.workers, settings.scheduler) as pool:
+            with executor(settings.workers, settings.scheduler, execute_job, grader_hash) as pool:
                 for (student, name, job), out in pool.results([(tag, tag[2]) for tag in jobs]):
                     work = pending[student]
                     try:

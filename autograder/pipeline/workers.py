@@ -41,9 +41,9 @@ def ship(job: dict, grader: str) -> dict:
             "extra": [(Path(p).name, _pack(p)) for p in job.get("extra_files", [])]}
 
 
-def run_shipped(shipped: dict) -> dict:
-    """On the worker: lay the files out in a scratch folder, grade, hand back the executed notebook."""
-    from autograder.pipeline.autograde import execute_job, grader_hash
+def run_shipped(shipped: dict, execute_job, grader_hash) -> dict:
+    """On the worker: lay the files out in a scratch folder, grade, hand back the executed notebook.
+    ``execute_job`` and ``grader_hash`` are autograde's (passed in: this module is imported by it)."""
     job = dict(shipped["job"])
     mine = grader_hash(job["assignment"])
     if mine != shipped["grader"]:
@@ -89,15 +89,15 @@ def _land(out: dict, job: dict) -> dict:
 class LocalPool:
     """Forked processes on this machine; jobs read and write the course folder directly."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, execute_job):
         import multiprocessing
+        self.execute_job = execute_job
         from concurrent.futures import ProcessPoolExecutor
         self.pool = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("fork"))
 
     def results(self, jobs: list[tuple[object, dict]]) -> Iterator[tuple[object, dict]]:
         from concurrent.futures import as_completed
-        from autograder.pipeline.autograde import execute_job
-        futures = {self.pool.submit(execute_job, job): tag for tag, job in jobs}
+        futures = {self.pool.submit(self.execute_job, job): tag for tag, job in jobs}
         for future in as_completed(futures):
             yield futures[future], _result(future.result)
 
@@ -108,8 +108,9 @@ class LocalPool:
 class DaskPool:
     """A Dask cluster: the one at `address`, or a local one of `workers` single-threaded processes."""
 
-    def __init__(self, address: str | None, workers: int):
+    def __init__(self, address: str | None, workers: int, execute_job, grader_hash):
         import dask
+        self.execute_job, self.grader_hash = execute_job, grader_hash
         from distributed import Client, LocalCluster
         dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES})
         self.cluster = None
@@ -123,14 +124,14 @@ class DaskPool:
 
     def results(self, jobs: list[tuple[object, dict]]) -> Iterator[tuple[object, dict]]:
         from distributed import as_completed
-        from autograder.pipeline.autograde import grader_hash
         if not jobs:
             return
-        grader = grader_hash(jobs[0][1]["assignment"])
+        grader = self.grader_hash(jobs[0][1]["assignment"])
         futures = {}
         for tag, job in jobs:
             # pure=False: a unique key per task, so two runs sharing a cluster never share a result.
-            future = self.client.submit(run_shipped, ship(job, grader), pure=False, retries=0)
+            future = self.client.submit(run_shipped, ship(job, grader), self.execute_job, self.grader_hash,
+                                        pure=False, retries=0)
             futures[future] = (tag, job)
         for future in as_completed(futures):
             tag, job = futures[future]
@@ -154,10 +155,12 @@ def _result(get) -> dict:
 
 
 @contextmanager
-def executor(workers: int, scheduler: str | None):
+def executor(workers: int, scheduler: str | None, execute_job, grader_hash):
     """`--scheduler ADDRESS`: that cluster; else more than one worker: a local Dask cluster;
-    else one local process."""
-    pool = DaskPool(scheduler, workers) if scheduler or workers > 1 else LocalPool(1)
+    else one local process.  ``execute_job(job) -> result`` grades one notebook; ``grader_hash``
+    names the grader's code, so a worker running other code refuses."""
+    pool = (DaskPool(scheduler, workers, execute_job, grader_hash) if scheduler or workers > 1
+            else LocalPool(1, execute_job))
     try:
         yield pool
     finally:

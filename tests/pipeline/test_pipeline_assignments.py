@@ -12,7 +12,7 @@ import pytest
 
 from autograder.pipeline import demo
 from autograder.cli import main
-from autograder.engine.grade import graded_parts
+from autograder.engine.verdict import graded_parts
 from autograder.pipeline.course import Course
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from autograder.isolation import sandbox
-from autograder.isolation.sandbox import Limits, run, safe_read
+from autograder.isolation.results import read_bytes as safe_read
+from autograder.isolation.sandbox import Limits, run
 
 REPO = sandbox.REPO_ROOT
 CAPS = sandbox.capabilities()

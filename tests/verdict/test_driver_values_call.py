@@ -2,7 +2,6 @@
 backprop's spec.from_driver: the conventions both sides must agree on."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from autograder.assignments.backprop import spec
-from autograder.engine.verdict import DRIVER, Job
+from autograder.engine.job import DRIVER, Job
 
 CELL = """
 a = 1.5

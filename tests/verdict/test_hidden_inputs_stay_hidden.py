@@ -8,7 +8,8 @@ can be learnt from one submission's leak.
 import pytest
 
 from autograder.engine.extract import Extraction
-from autograder.engine.verdict import MAX_TEXT, submission_seed, untrusted_text
+from autograder.engine.job import MAX_TEXT, untrusted_text
+from autograder.engine.verdict import submission_seed
 
 TEXTS = [
     # (what the student's code wrote, what feedback may show, masked?)
