@@ -15,9 +15,12 @@ missing, and a warning is printed to stderr once per process):
   and only ``lo`` (brought up, for Jupyter's ZMQ) as network;
 * a fresh tmpfs root holding: the OS folders read-only (/usr, /bin, /lib*, /etc), a few
   devices (null, zero, full, random, urandom, tty), private size-limited /tmp and /dev/shm,
-  the Python installation read-only (``sys.base_prefix``), ``<repo>/.venv`` and
-  ``<repo>/nnkit`` read-only, ``readonly`` paths read-only, ``writable`` paths and
-  ``workdir`` read-write, all at their host (resolved) paths, so argv may name host paths.
+  the Python installation read-only (``sys.base_prefix``), the sandbox's own environment
+  ``<repo>/.venv-sandbox`` (not the grader's ``.venv``: an argv[0] naming the grader's
+  Python runs the sandbox environment's) and ``<repo>/nnkit`` read-only, ``readonly``
+  paths read-only, ``writable`` paths and ``workdir`` read-write, all at their host
+  (resolved) paths, so argv may name host paths.  ``workdir`` is a tmpfs bounded by
+  ``disk_bytes``/``disk_files`` over the real folder, copied back when the command ends;
   Nothing else of the host exists: not the repo's autograder/, source/, solutions/,
   tests/, course/ (gradebook, other jobs), not /root, /home, /work/...;
 * rlimits (address space, CPU, file size, processes, open files, no core files), a uid
@@ -27,6 +30,7 @@ missing, and a warning is printed to stderr once per process):
 * the uid is 65534 ("nobody") unless another sandbox holds it at the same time: each
   concurrent run takes its own uid from ``UID_POOL`` (RLIMIT_NPROC is counted per uid
   host-wide, so a shared uid would let one student's fork bomb starve another's run);
+* a CPU cgroup of its own: at most ``cpus`` cores, equal weight (``isolation/cpu.py``);
 * limits enforced by the parent: wall clock, and the total memory of all the run's
   processes (polled; RLIMIT_AS only bounds each process).  Either kills the whole pid
   namespace, daemons included; so does the command's own end.  If the grader itself
@@ -42,7 +46,7 @@ killed by us: timeout or total memory), timed_out, cpu_exceeded (SIGXCPU), memor
 (MemoryError in stderr, a SIGKILL we did not send, or the total-memory watchdog), signal,
 stdout/stderr (str, at most output_bytes: head and tail with a "[... N bytes cut ...]"
 note), seconds, degraded, plus cpu_seconds, max_rss_bytes, total_memory_bytes, uid,
-stdout_bytes/stderr_bytes (totals before capping).
+stdout_bytes/stderr_bytes (totals before capping), disk_full (the job folder hit its bound).
 
 Binding any of the grader's private folders (autograder/ except autograder/sandboxed/,
 source/, solutions/, tests/, .git/, course/gradebook.db) or a parent of them raises
