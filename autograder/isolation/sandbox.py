@@ -15,9 +15,12 @@ missing, and a warning is printed to stderr once per process):
   and only ``lo`` (brought up, for Jupyter's ZMQ) as network;
 * a fresh tmpfs root holding: the OS folders read-only (/usr, /bin, /lib*, /etc), a few
   devices (null, zero, full, random, urandom, tty), private size-limited /tmp and /dev/shm,
-  the Python installation read-only (``sys.base_prefix``), ``<repo>/.venv`` and
-  ``<repo>/nnkit`` read-only, ``readonly`` paths read-only, ``writable`` paths and
-  ``workdir`` read-write, all at their host (resolved) paths, so argv may name host paths.
+  the Python installation read-only (``sys.base_prefix``), the sandbox's own environment
+  ``<repo>/.venv-sandbox`` (not the grader's ``.venv``: an argv[0] naming the grader's
+  Python runs the sandbox environment's) and ``<repo>/nnkit`` read-only, ``readonly``
+  paths read-only, ``writable`` paths and ``workdir`` read-write, all at their host
+  (resolved) paths, so argv may name host paths.  ``workdir`` is a tmpfs bounded by
+  ``disk_bytes``/``disk_files`` over the real folder, copied back when the command ends;
   Nothing else of the host exists: not the repo's autograder/, source/, solutions/,
   tests/, course/ (gradebook, other jobs), not /root, /home, /work/...;
 * rlimits (address space, CPU, file size, processes, open files, no core files), a uid
@@ -27,6 +30,7 @@ missing, and a warning is printed to stderr once per process):
 * the uid is 65534 ("nobody") unless another sandbox holds it at the same time: each
   concurrent run takes its own uid from ``UID_POOL`` (RLIMIT_NPROC is counted per uid
   host-wide, so a shared uid would let one student's fork bomb starve another's run);
+* a CPU cgroup of its own: at most ``cpus`` cores, equal weight (``isolation/cpu.py``);
 * limits enforced by the parent: wall clock, and the total memory of all the run's
   processes (polled; RLIMIT_AS only bounds each process).  Either kills the whole pid
   namespace, daemons included; so does the command's own end.  If the grader itself
@@ -42,7 +46,7 @@ killed by us: timeout or total memory), timed_out, cpu_exceeded (SIGXCPU), memor
 (MemoryError in stderr, a SIGKILL we did not send, or the total-memory watchdog), signal,
 stdout/stderr (str, at most output_bytes: head and tail with a "[... N bytes cut ...]"
 note), seconds, degraded, plus cpu_seconds, max_rss_bytes, total_memory_bytes, uid,
-stdout_bytes/stderr_bytes (totals before capping).
+stdout_bytes/stderr_bytes (totals before capping), disk_full (the job folder hit its bound).
 
 Binding any of the grader's private folders (autograder/ except autograder/sandboxed/,
 source/, solutions/, tests/, .git/, course/gradebook.db) or a parent of them raises
@@ -101,6 +105,14 @@ SYSTEM_PREFIXES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32
 TAIL_BYTES = 64 * 1024
 # After the command ended, how long an escaped process may keep our pipes open.
 DRAIN_SECONDS = 2.0
+# After a time or memory limit, how long the init may take to stop the command and copy the
+# bounded job folder back (at most disk_bytes of it) before the whole sandbox is killed.
+STOP_SECONDS = 20.0
+
+
+# How many of this process's runs reached their disk bound: a caller that cannot see each
+# RunResult (the verdict's runs, inside an engine) compares it before and after.
+DISK_FULL_RUNS = 0
 
 
 class SandboxError(RuntimeError):
@@ -116,6 +128,8 @@ class Limits:
     nproc: int = 64
     output_bytes: int = 1 * 2**20
     cpus: float = 1.0  # cores all the run's processes together may use (its CPU cgroup's quota)
+    disk_bytes: int = 512 * 2**20  # what the job folder may grow by (a tmpfs over it) ...
+    disk_files: int = 20_000       # ... and how many files and folders it may gain
 
 
 @dataclasses.dataclass
@@ -135,6 +149,7 @@ class RunResult:
     uid: int | None = None
     stdout_bytes: int = 0  # total produced, before capping
     stderr_bytes: int = 0
+    disk_full: bool = False  # the job folder reached its bound (disk_bytes or disk_files)
 
     @property
     def ok(self) -> bool:
@@ -490,6 +505,10 @@ def run(argv, *, workdir, limits: Limits | None = None, env: dict | None = None,
         "binds": binds,
         # /tmp and /dev/shm are RAM: bound them like files, or a student fills the RAM.
         "tmp_bytes": max(limits.file_bytes, 16 * 2**20),
+        # The job folder is a tmpfs bounded in bytes and files, copied back when the command
+        # ended; that needs the init to outlive the command's processes: a pid namespace.
+        "disk": {"bytes": int(limits.disk_bytes), "files": int(limits.disk_files)}
+                if plan["mount"] and plan["pid"] else None,
         "rlimits": _rlimits(limits) if plan["rlimits"] else {},
         "uid": None, "gid": None, "passwd": None,
         "workdir": str(workdir),
@@ -577,6 +596,8 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
         if stdin_bytes is not None:
             threading.Thread(target=_feed, args=(proc.stdin, stdin_bytes), daemon=True).start()
         timed_out, memory_killed, total_memory = _supervise(proc, limits, started, plan["pid"])
+        if (timed_out or memory_killed) and config["disk"]:
+            _stop(proc, life_w)  # the init kills the command, copies the job folder back, reports
     finally:
         # The whole group (and, via --kill-child, the whole pid namespace) goes, whatever
         # happened; closing the lifeline tells an init we could not reach to end itself.
@@ -604,9 +625,14 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
     returncode = sig = None
     cpu = float(status.get("cpu_seconds", 0.0))
     rss = int(status.get("maxrss_kb", 0)) * 1024
-    if "pid_status" in status:
+    if "pid_status" in status and not (timed_out or memory_killed):
         returncode = os.waitstatus_to_exitcode(status["pid_status"])
         sig = -returncode if returncode < 0 else None
+    if status.get("disk_full"):
+        global DISK_FULL_RUNS
+        DISK_FULL_RUNS += 1
+    if "copy_error" in status:
+        degraded.append(f"the job folder was not copied back whole: {status['copy_error']}")
     cpu_exceeded = sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= limits.cpu_seconds)
     memory_exceeded = memory_killed or (not cpu_exceeded and not timed_out and (
         any(text in err[-TAIL_BYTES:] for text in ("MemoryError", "std::bad_alloc", "Cannot allocate memory"))
@@ -618,7 +644,7 @@ def _launch(config: dict, plan: dict, limits: Limits, degraded: list[str],
         memory_exceeded=memory_exceeded, signal=sig, stdout=out, stderr=err,
         seconds=seconds, degraded=degraded, cpu_seconds=cpu, max_rss_bytes=rss,
         total_memory_bytes=max(total_memory, rss), uid=config["uid"],
-        stdout_bytes=readers[0].total, stderr_bytes=readers[1].total,
+        stdout_bytes=readers[0].total, stderr_bytes=readers[1].total, disk_full=bool(status.get("disk_full")),
     )
 
 
@@ -642,6 +668,15 @@ def _supervise(proc, limits: Limits, started: float, pid_namespace: bool) -> tup
                 peak = max(peak, _namespace_memory(namespace))
                 if peak > limits.memory_bytes:
                     return False, True, peak
+
+
+def _stop(proc, life_w: int) -> None:
+    """Ask the init to end the command (a byte on the lifeline) and wait while it copies back."""
+    try:
+        os.write(life_w, b"s")
+        proc.wait(timeout=STOP_SECONDS)
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # the caller kills the whole sandbox anyway
 
 
 def _feed(pipe, data: bytes) -> None:

@@ -124,7 +124,7 @@ def execute_job(job: dict) -> dict:
         result = sandbox.run(argv, workdir=str(workdir), limits=settings.limits(), env=env,
                              readonly=[str(RUNNER.parent)] + readonly)
         out["run"] = {k: getattr(result, k) for k in ("returncode", "timed_out", "cpu_exceeded", "memory_exceeded",
-                                                       "signal", "degraded", "seconds")}
+                                                       "signal", "degraded", "seconds", "disk_full")}
         out["run"]["stderr_tail"] = str(result.stderr or "")[-2000:]
         # Everything in workdir is now attacker-controlled: read it only through isolation.results.
         from autograder.isolation import results
@@ -140,14 +140,19 @@ def execute_job(job: dict) -> dict:
         out["rejected"] = [f.flag_detail() for f in results.audit(workdir, uid=result.uid)]
         if job.get("verdict"):
             from autograder.engine import verdict
+            disk_before = sandbox.DISK_FULL_RUNS
             v = verdict.grade_notebook(job["notebook_path"], job["assignment"], seed=settings.seed,
                                        workdir=str(jobdir / "verdict"), source=job["source_notebook"])
             out["verdict"] = v.to_json() if hasattr(v, "to_json") else v
             if isinstance(out["verdict"], str):
                 out["verdict"] = json.loads(out["verdict"])
             out["rejected"] += [f.flag_detail() for f in results.audit(jobdir / "verdict")]
+            out["run"]["disk_full"] |= sandbox.DISK_FULL_RUNS > disk_before
     except Exception:  # noqa: BLE001 - one submission's failure is reported, never raised
         out["error"] = traceback.format_exc()[-4000:]
+    finally:  # what the student's code left is read: nothing of it stays on the host
+        for leftover in ("run", "verdict"):
+            shutil.rmtree(jobdir / leftover, ignore_errors=True)
     out["seconds"] = round(time.monotonic() - started, 2)
     return out
 
@@ -196,6 +201,8 @@ def run_flags(out: dict, nb) -> list[str]:
         found.append(F.OUTPUT_TRUNCATED)
     if run.get("degraded"):
         found.append(F.SANDBOX_DEGRADED)
+    if run.get("disk_full") or status.get("disk_full"):
+        found.append(F.DISK)
     found += [F.rejected(detail) for detail in out.get("rejected", [])]
     return found
 

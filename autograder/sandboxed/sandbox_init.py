@@ -164,6 +164,10 @@ def build_root(cfg):
     for source, readonly in sorted(cfg["binds"], key=lambda b: b[0].count("/")):
         bind(source, make_mountpoint(root, source, os.path.isdir(source)), readonly)
 
+    real = None
+    if cfg.get("disk"):  # (real folder's fd, the path the tmpfs covers once root is pivoted)
+        real = bounded_workdir(root + cfg["workdir"], cfg["disk"], cfg["uid"], cfg["gid"]), cfg["workdir"]
+
     os.chdir(root)
     number = PIVOT_ROOT_SYSCALL.get(platform.machine())
     if number is not None:
@@ -175,6 +179,122 @@ def build_root(cfg):
         os.chroot(".")
     os.chdir("/")
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    return real
+
+
+# ---------------------------------------------------------------- bounded job folder
+# The job folder the command sees is a tmpfs limited in bytes and in files (inodes), laid
+# over the real one: filling it stops at the bound (ENOSPC) and leaves nothing on the
+# host's disk.  The trusted files are copied in first; when the command has ended, what it
+# left is copied back into the real folder (bounded by the tmpfs itself) without following
+# anything: links are recreated as links, FIFOs as FIFOs, hard links as hard links, so the
+# grader's reader can see and flag them; devices and sockets are dropped.
+
+def bounded_workdir(path, disk, uid, gid):
+    real = os.open(path, os.O_RDONLY | os.O_DIRECTORY)  # the real folder, under the tmpfs from now on
+    used, files = _tree_size(real)
+    size = int(disk["bytes"]) + used
+    inodes = int(disk["files"]) + files + 1
+    mount("sandbox-job", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0755,size={size},nr_inodes={inodes}")
+    work = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    _copy_tree(real, work, owner=(uid, gid))
+    if uid is not None:
+        os.chown(work, uid, gid)
+    os.close(work)
+    return real
+
+
+def _tree_size(top):
+    used = files = 0
+    for _, _, names, fd in os.fwalk(dir_fd=top):
+        for name in names:
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            used += info.st_blocks * 512 + 4096
+            files += 1
+    return used, files
+
+
+def _copy_tree(src, dst, owner=None):
+    """Copy the tree under dir fd src into dir fd dst; never follows a link in src."""
+    import stat
+
+    first = {}  # (dev, inode) -> (dst dir fd, name) of its first copy, to rebuild hard links
+    for rel, dirs, names, sfd in os.fwalk(dir_fd=src):
+        dfd = os.open(rel, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dst) if rel != "." else os.dup(dst)
+        try:
+            for name in list(dirs):
+                info = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+                if stat.S_ISLNK(info.st_mode):  # fwalk lists a link to a folder here, and skips it
+                    dirs.remove(name)
+                    names.append(name)
+                    continue
+                os.mkdir(name, info.st_mode & 0o777, dir_fd=dfd)
+                _own(name, dfd, owner or (info.st_uid, info.st_gid))
+            for name in names:
+                info = os.stat(name, dir_fd=sfd, follow_symlinks=False)
+                mode, key = info.st_mode, (info.st_dev, info.st_ino)
+                if stat.S_ISREG(mode) and info.st_nlink > 1 and key in first:
+                    try:
+                        os.link(first[key][1], name, src_dir_fd=first[key][0], dst_dir_fd=dfd)
+                        continue
+                    except OSError:
+                        pass
+                if stat.S_ISLNK(mode):
+                    os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
+                elif stat.S_ISFIFO(mode):
+                    os.mkfifo(name, mode & 0o777, dir_fd=dfd)
+                elif stat.S_ISREG(mode):
+                    _copy_file(name, sfd, dfd, mode & 0o777)
+                    if info.st_nlink > 1:
+                        first[key] = (os.dup(dfd), name)
+                else:
+                    continue  # device or socket: nothing the grader reads
+                _own(name, dfd, owner or (info.st_uid, info.st_gid))
+        finally:
+            os.close(dfd)
+    for fd, _ in first.values():
+        os.close(fd)
+
+
+def _own(name, dir_fd, owner):
+    if owner[0] is not None:
+        os.chown(name, owner[0], owner[1], dir_fd=dir_fd, follow_symlinks=False)
+
+
+def _copy_file(name, sfd, dfd, mode):
+    fin = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=sfd)
+    try:
+        fout = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dfd)
+        try:
+            while chunk := os.read(fin, 1 << 20):
+                os.write(fout, chunk)
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+
+
+def _clear(top):
+    """Empty the real job folder (only the grader's own files are there: the command never saw it)."""
+    for rel, dirs, names, fd in os.fwalk(dir_fd=top, topdown=False):
+        for name in names:
+            os.unlink(name, dir_fd=fd)
+        for name in dirs:
+            os.rmdir(name, dir_fd=fd)
+
+
+def copy_back(real, path):
+    """After the command: the tmpfs's content replaces the real folder's; (files full?, bytes full?)."""
+    work = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        st = os.fstatvfs(work)
+        full = st.f_bavail * st.f_frsize < 256 * 1024 or st.f_favail < 8
+        _clear(real)
+        _copy_tree(work, real)
+    finally:
+        os.close(work)
+        os.close(real)
+    return full
 
 
 def loopback_up():
@@ -211,12 +331,25 @@ def exec_command(cfg):
     os._exit(127)
 
 
+def kill_all_but_me():
+    """From pid 1 of a pid namespace, kill(-1) reaches every other process in it."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # nobody left
+
+
 def watch_lifeline(fd, in_pid_namespace):
-    """Block until the grader's end of the lifeline closes, then end the sandbox."""
+    """Block until the grader's end of the lifeline closes, then end the sandbox.  A byte on
+    it (the grader's time or memory limit) stops the command instead: every other process of
+    the namespace is killed, and main() still copies back what it left and reports."""
     while True:
         try:
-            if not os.read(fd, 1):
+            data = os.read(fd, 1)
+            if not data:
                 break
+            if in_pid_namespace:
+                kill_all_but_me()
         except InterruptedError:
             continue
         except OSError:
@@ -233,9 +366,10 @@ def main():
         cfg = json.loads(f.read())
     status = os.fdopen(status_fd, "w")
     os.set_inheritable(status.fileno(), False)
+    real = None
     try:
         if cfg["mountpoint"]:
-            build_root(cfg)
+            real = build_root(cfg)
         if cfg["loopback"]:
             loopback_up()
         if cfg["hostname"]:
@@ -263,11 +397,19 @@ def main():
             raise SystemExit("sandbox_init: lost the command's process")
         if pid == child:
             break
-    status.write(json.dumps({
+    report = {
         "pid_status": pid_status,
         "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "maxrss_kb": usage.ru_maxrss,
-    }) + "\n")
+    }
+    if real is not None:
+        if os.getpid() == 1:
+            kill_all_but_me()  # nothing may write while we copy
+        try:
+            report["disk_full"] = copy_back(*real)
+        except Exception as exc:  # the grader reads what arrived; it is told why not all of it
+            report["copy_error"] = f"{type(exc).__name__}: {exc}"
+    status.write(json.dumps(report) + "\n")
     status.close()
     # Leaving now ends the pid namespace: the kernel kills every process the command
     # left behind (daemons included).  Outside a pid namespace the parent kills the group.

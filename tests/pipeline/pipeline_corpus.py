@@ -47,6 +47,8 @@ CASES: dict[str, tuple[float, set[str], set[str]]] = {
     # classes 4 and 9: what the run leaves for the trusted side is never followed, always flagged
     "planted-links":  (5, {"rejected output: link planted", "rejected output: special file fifo",
                            "rejected output: hard link hard"}, {"kernel died"}),
+    # class 7: the job folder is bounded (files here); the runner makes room for its own results
+    "disk-filler":    (5, {"disk"}, {"kernel died", "grader error"}),
     "ada-lovelace":   (5, set(), {"invalid notebook"}),      # Moodle zip, file nested two folders deep
     "bob":            (5, {"late"}, set()),                  # Canvas zip, _late_ marker, nested folder
 }
@@ -117,6 +119,10 @@ def hand_ins() -> dict[str, dict[str, bytes]]:
     out["planted-links"] = {"tiny.ipynb": dump(solved(square=(
         "import os\nos.symlink('/etc/passwd', 'planted')\nos.mkfifo('fifo')\nopen('mine', 'w').close()\n"
         "os.link('mine', 'hard')\ndef square(x):\n    return x * x")))}
+    out["disk-filler"] = {"tiny.ipynb": dump(solved(square=(
+        "import os\nos.makedirs('junk', exist_ok=True)\ntry:\n    for i in range(50_000):\n"
+        "        open(os.path.join('junk', str(i)), 'w').close()\nexcept OSError:\n    pass\n"
+        "def square(x):\n    return x * x")))}
     return out
 
 
