@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade-all", parents=[common, grading, late], help="collect, check, autograde, feedback, export, report")
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
     sim = sub.add_parser("similarity", parents=[common], help="copied work: pairs of similar solution code, for you")
-    sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.75)")
+    sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.5)")
     sub.add_parser("flags", help="list every flag and its meaning")
     d = sub.add_parser("demo", help="grade the example submissions under build/demo-submissions/")
     d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")
