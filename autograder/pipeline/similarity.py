@@ -59,9 +59,9 @@ def compare(codes: dict[str, str], boilerplate: str, threshold: float = THRESHOL
     """Every pair's scores, and the pairs at or above threshold (highest first); html: copydetect's page.
 
     A pair's score is the share of one student's fingerprints (copydetect's winnowed
-    k-gram hashes, template removed) found in the other's: set intersections, so a
-    course of hundreds takes seconds. copydetect's slower character-level comparison
-    runs only for the pairs shown side by side in the page."""
+    k-gram hashes, template removed) found in the other's: one set intersection per
+    pair. copydetect's own comparison, which also locates the shared code and costs
+    far more per pair, runs only for the pairs shown side by side in the page."""
     import matplotlib
     matplotlib.use("Agg")  # copydetect draws its histogram with pyplot
     from copydetect import CopyDetector
