@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     g = command("grade-all", "collect, check, autograde, feedback, export, report", [common, grading, late, exporting])
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
     sim = command("similarity", "copied work: pairs of similar solution code, for the instructor only", [common])
-    sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.75)")
+    sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.5)")
     command("flags", "list every flag and its meaning")
     d = command("demo", "grade the example submissions under build/demo-submissions/")
     d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")

@@ -2,9 +2,10 @@
 
 Only the code cells a student writes (nbgrader solution cells) are compared; the
 released template of those cells is boilerplate and never counts as shared.
-copydetect (winnowed fingerprints of the token stream, names replaced by
-placeholders) scores each pair, so renamed variables and reordered methods do
-not hide a copy. Written to <course>/similarity/<assignment>.html and .csv,
+A pair's score is the share of one student's copydetect fingerprints (hashes of
+every 25-character run of the token stream, names replaced by placeholders)
+found in the other's, so renamed variables and reordered methods do not hide a
+copy. Written to <course>/similarity/<assignment>.html and .csv,
 beside the reports and outside feedback/: the score is a lead for a human to
 read, never a grade, and no student ever sees it.
 """
@@ -20,7 +21,7 @@ import nbformat
 
 from autograder.pipeline.course import Course
 
-THRESHOLD = 0.75     # share of one student's fingerprinted code found in the other's
+THRESHOLD = 0.5      # share of one student's fingerprints found in the other's
 PAGE_PAIRS = 100     # pairs shown side by side in the HTML page
 NOISE = 25           # copydetect's k: the shortest run of tokens that counts as a match (its default)
 
@@ -55,7 +56,12 @@ def _student_code(course: Course, student: str, assignment: str) -> str:
 
 def compare(codes: dict[str, str], boilerplate: str, threshold: float = THRESHOLD,
             html: Path | None = None) -> tuple[list[Pair], list[Pair]]:
-    """Every pair's scores, and the pairs at or above threshold (highest first); html: copydetect's page."""
+    """Every pair's scores, and the pairs at or above threshold (highest first); html: copydetect's page.
+
+    A pair's score is the share of one student's fingerprints (copydetect's winnowed
+    k-gram hashes, template removed) found in the other's: one set intersection per
+    pair. copydetect's own comparison, which also locates the shared code and costs
+    far more per pair, runs only for the pairs shown side by side in the page."""
     import matplotlib
     matplotlib.use("Agg")  # copydetect draws its histogram with pyplot
     from copydetect import CopyDetector
@@ -77,46 +83,49 @@ def compare(codes: dict[str, str], boilerplate: str, threshold: float = THRESHOL
                                 silent=True, out_file=str(html) if html else str(scratch / "report.html"))
         for path in files:
             detector.add_file(path)
-        for path in (scratch / "boilerplate").glob("*.py"):
-            detector.add_file(str(path), type="boilerplate")
-        every: list[Pair] = []
-        if len(files) >= 2:
-            detector.run()
-            for i, a in enumerate(detector.test_files):
-                for j, b in enumerate(detector.ref_files):
-                    if i < j and a in files and b in files:
-                        s_a, s_b = detector.similarity_matrix[i, j]
-                        every.append(Pair(files[a], files[b], round(max(float(s_a), 0.0), 3),
-                                          round(max(float(s_b), 0.0), 3)))
-            if html:
-                _page(detector, every, threshold)
+        detector.add_file(str(scratch / "boilerplate" / "template.py"), type="boilerplate")
+        detector._preprocess_code(detector.test_files)  # fingerprints, template hashes removed
+        prints = {files[path]: detector.file_data[path].hashes for path in detector.test_files}
+        names = sorted(prints)
+        every = []
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                shared = len(prints[a] & prints[b])
+                every.append(Pair(a, b, round(shared / len(prints[a]), 3) if prints[a] else 0.0,
+                                  round(shared / len(prints[b]), 3) if prints[b] else 0.0))
         every.sort(key=lambda p: (-p.score, p.a, p.b))
-        return every, [p for p in every if p.score >= threshold]
+        flagged = [p for p in every if p.score >= threshold]
+        if html and flagged:
+            _page(detector, {files[path]: path for path in files}, flagged[:PAGE_PAIRS])
+        return every, flagged
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _page(detector, every: list[Pair], threshold: float) -> None:
-    """copydetect's page, with at most PAGE_PAIRS pairs side by side (the CSV has them all).
-
-    A class where most students started from one shared snippet would otherwise put
-    every pair's full code in one page: gigabytes for a few hundred students."""
+def _page(detector, path_of: dict[str, str], shown: list[Pair]) -> None:
+    """copydetect's page for the pairs shown (the CSV has them all): its comparison fills the
+    matrices its report reads, for these pairs only."""
     import warnings
-    shown = {(p.a, p.b) for p in every[:PAGE_PAIRS] if p.score >= threshold}
-    names = {path: Path(path).parent.name for path in detector.test_files}
-    full = detector.similarity_matrix
-    keep = full.copy()
-    for i, a in enumerate(detector.test_files):
-        for j, b in enumerate(detector.ref_files):
-            if (names[a], names[b]) not in shown and (names[b], names[a]) not in shown:
-                keep[i, j, 0] = min(keep[i, j, 0], 0.0)
-    detector.similarity_matrix = keep
-    try:
-        with warnings.catch_warnings():  # copydetect 0.5 reads its template with a deprecated call
-            warnings.simplefilter("ignore", DeprecationWarning)
-            detector.generate_html_report()
-    finally:
-        detector.similarity_matrix = full
+    import numpy as np
+    from copydetect.detector import compare_files
+    index = {path: i for i, path in enumerate(detector.test_files)}
+    n = len(detector.test_files)
+    detector.similarity_matrix = np.full((n, n, 2), -1.0)
+    detector.token_overlap_matrix = np.full((n, n), -1)
+    detector.slice_matrix = {}
+    for pair in shown:
+        a, b = path_of[pair.a], path_of[pair.b]
+        overlap, (sim_a, sim_b), slices = compare_files(detector.file_data[a], detector.file_data[b])
+        # The page lists a pair by copydetect's own share; ours decided that it is shown.
+        detector.similarity_matrix[index[a], index[b]] = [max(sim_a, detector.conf.display_t + 1e-9), sim_b]
+        detector.token_overlap_matrix[index[a], index[b]] = overlap
+        if len(slices[0]) and len(slices[0][0]):
+            detector.slice_matrix[(a, b)] = list(slices)
+        else:
+            detector.similarity_matrix[index[a], index[b]] = -1.0
+    with warnings.catch_warnings():  # copydetect 0.5 reads its template with a deprecated call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        detector.generate_html_report()
 
 
 def paths(course: Course, assignment: str) -> tuple[Path, Path]:
