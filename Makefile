@@ -10,13 +10,13 @@ SANDBOX_VENV  := .venv-sandbox
 SANDBOX_STAMP := $(SANDBOX_VENV)/.installed
 ASSIGNMENTS := mlp backprop
 
-.PHONY: help venv data generate demo test test-fast bench lab release browser-deps clean
+.PHONY: help venv data generate demo test test-fast bench lab release browser-deps postgres-deps clean
 
 help:
 	@echo "make demo       set up, fetch MNIST, generate assignments/ and solutions/, grade example submissions"
 	@echo "make test       set up and run the whole test suite (under 20 minutes)"
 	@echo "make test-fast  the suite without the tests marked slow or browser"
-	@echo "make bench      epoch time of the reference MLP (vs PyTorch) and grading throughput"
+	@echo "make bench      reference epoch vs PyTorch, nnkit.train overhead, grading (SECTIONS=\"epoch train grading\")"
 	@echo "make lab        JupyterLab on the student copies in assignments/"
 	@echo "make release    student copies zipped under build/release/ for the LMS"
 	@echo "make generate   regenerate assignments/ and solutions/ from source/"
@@ -27,6 +27,9 @@ $(STAMP): requirements.txt pyproject.toml
 	# requirements.txt is a complete freeze; --no-deps keeps optional extras out
 	# (jsonschema's rfc3987-syntax alone adds seconds to every notebook start).
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
+	# nnkit's distribution was once called `nnkit` (a name PyPI gives to another project).
+	$(PY) -m pip uninstall --quiet --yes nnkit 2>/dev/null || true
+	rm -rf nnkit.egg-info
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -54,8 +57,12 @@ demo: venv data
 browser-deps:
 	bash tests/browser/install_chromium.sh
 
+# The PostgreSQL gradebook test starts its own server from Debian's packages.
+postgres-deps:
+	bash tests/pipeline/install_postgres.sh
+
 # One BLAS thread per process: the grader runs student code in parallel workers.
-test: venv data browser-deps
+test: venv data browser-deps postgres-deps
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -ra --durations=15
 
 test-fast: venv data
@@ -64,15 +71,19 @@ test-fast: venv data
 bench: venv data
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt \
 	  || echo "PyTorch could not be installed: the benchmark runs without the comparison"
-	$(PY) -m bench
+	# NumPy's native kernels, as on a student's laptop: unset the machine's forced ones here only.
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m bench $(SECTIONS)
 
+# Students' view: etc/jupyter-student/ hides nbgrader's authoring tools (Create
+# Assignment, Validate, formgrader) for this session only; `jupyter` run
+# without it (the instructor's formgrader) is unaffected.
 lab: venv data
-	$(VENV)/bin/jupyter lab --notebook-dir=assignments
+	JUPYTER_CONFIG_PATH=$(CURDIR)/etc/jupyter-student $(VENV)/bin/jupyter lab --notebook-dir=assignments
 
-release: generate
-	mkdir -p build/release
-	for a in $(ASSIGNMENTS); do (cd assignments && ../$(PY) -m zipfile -c ../build/release/$$a.zip $$a); done
-	@ls -l build/release
+# Per assignment build/release/<id>.zip: student notebook, nnkit wheel,
+# requirements-student.txt, START.md. Rewrites no tracked file.
+release: venv
+	$(PY) -m autograder.pipeline.release $(ASSIGNMENTS)
 
 clean:
 	rm -rf build course test-artifacts .pytest_cache

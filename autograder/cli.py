@@ -6,8 +6,8 @@ import re
 import sys
 from pathlib import Path
 
-from autograder.pipeline import flags as F
-from autograder.pipeline.course import Course, read_json
+from autograder.pipeline import flags as F, run
+from autograder.pipeline.course import Course
 
 
 def size(text: str) -> int:
@@ -23,9 +23,11 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--source", help="folder of source/<assignment>/ notebooks (default: ./source)")
     common.add_argument("--assignment", "-a", help="assignment id (default: the only one in --source)")
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    common.add_argument("--db-url", help="gradebook (postgresql://USER@HOST:PORT/DB); default: <course>/gradebook.db")
 
     grading = argparse.ArgumentParser(add_help=False)
     grading.add_argument("--workers", "-j", type=int, help="submissions graded at once (default: CPU cores)")
+    grading.add_argument("--scheduler", help="grade on this Dask cluster (tcp://HOST:8786); default: local workers")
     grading.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     grading.add_argument("--student", action="append", help="only this student (repeatable)")
     grading.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
@@ -68,20 +70,13 @@ def parser() -> argparse.ArgumentParser:
     command("report", "print and save the score and flag table under <course>/reports/", [common, late])
     g = command("grade-all", "collect, check, autograde, feedback, export, report", [common, grading, late, exporting])
     g.add_argument("inputs", nargs="*", type=Path, help="as for collect; none: grade what is already collected")
+    sim = command("similarity", "copied work: pairs of similar solution code, for the instructor only", [common])
+    sim.add_argument("--threshold", type=float, help="list pairs sharing this share of their code (default 0.75)")
     command("flags", "list every flag and its meaning")
     d = command("demo", "grade the example submissions under build/demo-submissions/")
     d.add_argument("--assignment", "-a", help="only this assignment (default: every one the verdict grades)")
     d.add_argument("--workers", "-j", type=int, help="submissions graded at once (default: CPU cores)")
     return p
-
-
-def _assignment(args, course: Course) -> str:
-    if args.assignment:
-        return args.assignment
-    found = course.assignments()
-    if len(found) != 1:
-        raise SystemExit(f"say which assignment (--assignment): found {', '.join(found) or 'none'} in {course.source}")
-    return found[0]
 
 
 def _settings(args):
@@ -91,70 +86,13 @@ def _settings(args):
                  rebuild_gradebook=args.rebuild_gradebook)
     if args.workers:
         s.workers = args.workers
+    s.scheduler = args.scheduler
     return s
 
 
 def _policy(args):
     from autograder.pipeline.export import LatePolicy, config_policy
     return LatePolicy.parse(args.due, args.late_policy, args.late_cap, args.grace, config_policy())
-
-
-def _states(course: Course, assignment: str) -> dict[str, dict]:
-    out = {}
-    for student in course.students(assignment):
-        state = read_json(course.state_file(student, assignment))
-        if state:
-            out[student] = state
-    return out
-
-
-def _collect(args, course: Course) -> list[str]:
-    from autograder.pipeline.collect import collect
-    result = collect(course, args.inputs, args.assignment)
-    notes = [f"collected: {len(result.new)} new or changed, {len(result.unchanged)} unchanged submissions"]
-    notes += [f"rejected {where}: {why}" for where, why in result.rejected]
-    return notes
-
-
-def _finish(args, course: Course, assignment: str, states: dict, what: set[str]) -> list[str]:
-    """feedback/export/report share the lateness computation; run the ones asked for."""
-    from autograder.pipeline import feedback, report
-    from autograder.pipeline.export import apply_policy, export
-    policy = _policy(args)
-    notes = []
-    if "export" in what:
-        grades, lms, lateness = export(course, assignment, policy, states, Path(args.out) if args.out else None,
-                                       pending=args.pending)
-        notes.append(f"grades: {grades}  LMS: {lms}")
-        waiting = sorted(s for s, r in lateness.items() if r.get("pending_manual"))
-        if waiting:
-            verb = "held back from" if args.pending == "hold" else "marked provisional in"
-            notes.append(f"{verb} the LMS CSV, written answers still to grade in formgrader: {', '.join(waiting)}")
-    else:
-        lateness = apply_policy(course, assignment, policy, states)
-    rows = report.rows(course, assignment, states, lateness)
-    if "feedback" in what:
-        feedback.write(course, states, rows)
-        notes.append(f"feedback: {course.root / 'feedback'}/<student>/{assignment}/feedback.html")
-    if "report" in what:
-        csv_path, json_path = report.write(course, rows)
-        print(report.table(rows))
-        legend = report.legend(rows)
-        if legend:
-            print("flags:\n" + legend)
-        notes.append(f"report: {csv_path} and {json_path.name}")
-    return notes
-
-
-def _lock(course: Course):
-    """One run per course at a time: two would both write submitted/ and the gradebook."""
-    import fcntl
-    handle = open(course.root / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise SystemExit(f"another grading run is using {course.root}; wait for it to finish")
-    return handle
 
 
 def main(argv=None) -> int:
@@ -169,14 +107,23 @@ def main(argv=None) -> int:
     if args.command == "demo":
         from autograder.pipeline.demo import main as demo
         return demo(args.assignment, args.workers)
-    course = Course.at(args.course, args.source)
-    lock = _lock(course)  # held until the process exits
+    from autograder.pipeline import locks
+    course = Course.at(args.course, args.source, args.db_url)
+    if args.command == "grade-all":
+        outcome = run.grade_all(course=course, inputs=args.inputs, assignment=args.assignment,
+                                settings=_settings(args), policy=_policy(args), out=args.out,
+                                pending=args.pending, students=args.student, progress=not args.quiet)
+        for note in outcome.notes:
+            print(note)
+        return 0
+    held = locks.hold(course, args.assignment)  # until the process exits
     notes: list[str] = []
     if args.command == "collect":
-        notes = _collect(args, course)
+        with locks.serial(course):
+            notes = run.collect_inputs(course, args.inputs, args.assignment)
     elif args.command == "check":
         from autograder.pipeline.check import check, release_notebooks
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
         releases = release_notebooks(course, assignment)
         for student in course.students(assignment):
             result = check(course, student, assignment, releases)
@@ -184,22 +131,21 @@ def main(argv=None) -> int:
                   "".join(f"\n    {p}" for p in result.problems))
     elif args.command == "autograde":
         from autograder.pipeline.autograde import autograde
-        assignment = _assignment(args, course)
+        assignment = run.pick_assignment(course, args.assignment)
         states = autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
         from autograder.pipeline import report
         print(report.table(report.rows(course, assignment, states, {})))
+    elif args.command == "similarity":
+        from autograder.pipeline import similarity
+        notes.append(similarity.run(course, run.pick_assignment(course, args.assignment), args.threshold))
     elif args.command in ("feedback", "export", "report"):
-        assignment = _assignment(args, course)
-        notes = _finish(args, course, assignment, _states(course, assignment), {args.command, "report"}
-                        if args.command == "report" else {args.command})
-    elif args.command == "grade-all":
-        from autograder.pipeline.autograde import autograde
-        if args.inputs:
-            notes += _collect(args, course)
-        assignment = _assignment(args, course)
-        autograde(course, assignment, _settings(args), progress=not args.quiet, students=args.student)
-        notes += _finish(args, course, assignment, _states(course, assignment), {"feedback", "export", "report"})
+        assignment = run.pick_assignment(course, args.assignment)
+        what = {args.command, "report"} if args.command == "report" else {args.command}
+        with locks.serial(course):  # grades.csv holds every assignment: one writer at a time
+            notes = run.finish(course, assignment, run.states(course, assignment), what, _policy(args),
+                               getattr(args, "out", None), getattr(args, "pending", "hold"))
     for note in notes:
         print(note)
-    lock.close()
+    for handle in held:
+        handle.close()
     return 0

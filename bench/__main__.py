@@ -1,11 +1,22 @@
-"""`make bench`: every benchmark of the kit, printed as one table."""
+"""`make bench`: every benchmark of the kit, printed as one table and saved to build/bench.json.
+
+`python -m bench [SECTION ...]` runs only the named sections (epoch, train, grading).
+Run it through `make bench`, which unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
+in its own command so NumPy runs its native kernels, as on a student's laptop.
+"""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-from bench import epoch, grading
+from bench import machine
+
+
+def _sections() -> dict:
+    from bench import epoch, grading, train_loop
+    return {"epoch": epoch.run, "train": train_loop.run, "grading": grading.run}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -15,18 +26,35 @@ def print_table(rows: list[dict]) -> None:
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     print("  ".join("-" * w for w in widths))
     for r in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
-def main() -> int:
-    rows = epoch.run() + grading.run()
-    print_table(rows)
+def main(argv: list[str]) -> int:
+    sections = _sections()
+    chosen = argv or list(sections)
+    unknown = [s for s in chosen if s not in sections]
+    if unknown:
+        print(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(sections)}", file=sys.stderr)
+        return 2
+    setting = machine.describe()
+    for key, value in setting.items():
+        print(f"{key}: {value}")
+    forced = [v for v in machine.FORCING if v in os.environ]
+    if forced:
+        print(f"warning: {', '.join(forced)} set: NumPy runs a forced kernel, not its native one "
+              "(`make bench` unsets them)")
+    results: dict = {"machine": setting, "sections": {}}
+    for name in chosen:
+        print(f"\n== {name}", flush=True)
+        rows = sections[name]()
+        print_table(rows)
+        results["sections"][name] = rows
     out = Path("build/bench.json")
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1))
+    out.write_text(json.dumps(results, indent=1))
     print(f"\nwritten to {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

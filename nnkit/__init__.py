@@ -4,17 +4,24 @@ import importlib
 from . import gradcheck, selfcheck
 from .module import Loss, Module, Optimizer, Sequential
 from .random import rng, seed
+from .source import show_source
 from .training import History, evaluate, predict, train
 
+#: Present only in the course's own package (distribution ``nnkit-course``).
+#: ``nnkit`` on PyPI is an unrelated framework with the same import name; the
+#: notebooks' setup cell checks this attribute to tell the two apart.
+COURSE_KIT = "nnkit-course"
+
 __all__ = [
+    "COURSE_KIT", "show_source",
     "Loss", "Module", "Optimizer", "Sequential", "rng", "seed",
     "load_mnist", "load_iris", "load_digits",
     "train", "evaluate", "predict", "History",
-    "gradcheck", "selfcheck", "viz",
+    "gradcheck", "selfcheck", "viz", "carry",
 ]
 
 
-_LAZY = {"viz": None, "data": None,
+_LAZY = {"viz": None, "data": None, "carry": None,
          "load_mnist": "data", "load_iris": "data", "load_digits": "data"}
 
 

@@ -184,8 +184,11 @@ def _remote_sources():
 def _unavailable(tried: list[tuple[str, str]]) -> MnistUnavailableError:
     lines = [f"  - {source}: {why}" for source, why in tried]
     return MnistUnavailableError(
-        "MNIST could not be loaded. Sources tried, in order:\n" + "\n".join(lines) + "\n"
+        "MNIST could not be loaded: it is not on this computer yet and no download worked "
+        "(is the computer offline?). Sources tried, in order:\n" + "\n".join(lines) + "\n"
         "To fix it, either\n"
+        "  * connect to the internet and run the cell again: MNIST (about 11 MB) is\n"
+        f"    downloaded once and then read from {mnist_cache_dir()}, or\n"
         "  * put the four files (train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
         "    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; plain or .gz) in a folder\n"
         "    and set MNIST_DIR to that folder, or\n"

@@ -5,7 +5,8 @@ numerical derivative is then accurate to about 1e-10 relative, far below the
 1e-6 tolerance, so a failure points at the analytic gradient, not at noise.
 
 When a gradient is wrong in a recognisable way (off by the batch size, sign
-flipped, transposed, all zero, NaN) the verdict says so in plain words.
+flipped, transposed, all zero, NaN) the verdict says so in plain words, the words of
+``nnkit.mistakes`` that the grader's feedback uses too.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import mistakes
 from .module import Loss, Module
 
 TINY = 1e-12
@@ -78,42 +80,28 @@ def diagnose(got, expected, *, batch: int | None = None, what: str = "gradient",
     got, expected = np.asarray(got), np.asarray(expected, dtype=np.float64)
     if got.shape != expected.shape:
         if got.ndim == 2 and got.shape == expected.shape[::-1]:
-            return (f"{what} has shape {got.shape} but should have {expected.shape}: "
-                    "it looks transposed")
-        return f"{what} has shape {got.shape} but should have {expected.shape}"
+            return mistakes.transposed(what, got.shape, expected.shape)
+        return mistakes.wrong_shape(what, got.shape, expected.shape)
     if not np.issubdtype(got.dtype, np.number):
         return f"{what} has dtype {got.dtype}, not a number"
     got = got.astype(np.float64)
     bad = ~np.isfinite(got)
     if bad.any():
         kind = "NaN" if np.isnan(got).any() else "inf"
-        return (f"{what} contains {kind} ({int(bad.sum())} of {got.size} entries) — "
+        return (f"{mistakes.not_finite(what, kind)} ({int(bad.sum())} of {got.size} entries) — "
                 "look for overflow in exp, division by zero or log(0)")
     scale = np.max(np.abs(expected)) if expected.size else 0.0
     if scale == 0:
         return ""
     if not np.any(got):
-        return f"{what} is all zeros but {reference} is not"
+        return mistakes.all_zeros(what, reference)
     if got.ndim == 2 and got.shape[0] == got.shape[1] and got.shape[0] > 1:
         if relative_error(got.T, expected, 1e-6 * scale) < 1e-4:
-            return f"{what} looks transposed"
+            return mistakes.transposed(what)
     # A constant factor between the two: least-squares ratio, then check fit.
     ratio = float(np.vdot(got, expected) / np.vdot(expected, expected))
     if ratio != 0 and relative_error(got, ratio * expected, 1e-6 * scale) < 1e-3:
-        if abs(ratio + 1) < 1e-3:
-            return f"{what} has the wrong sign (it is −1x {reference})"
-        if batch and batch > 1 and abs(ratio / batch - 1) < 1e-3:
-            return (f"{what} is {batch:.1f}x too large (batch of {batch}) — did you "
-                    "average over the batch? The loss is a batch mean, so its gradient "
-                    "is divided by N")
-        if batch and batch > 1 and abs(ratio * batch - 1) < 1e-3:
-            return (f"{what} is 1/{batch} of {reference} (batch of {batch}) — divided by "
-                    "N once too often? Only the loss averages over the batch; layers "
-                    "pass the upstream gradient on without dividing by N")
-        if batch and batch > 1 and abs(ratio / batch + 1) < 1e-3:
-            return (f"{what} is −{batch}x {reference} (batch of {batch}): wrong sign "
-                    "and not averaged over the batch")
-        return f"{what} is {ratio:.3g}x {reference} (a constant factor)"
+        return mistakes.scale(what, ratio, batch, name_batch=True)
     return ""
 
 

@@ -7,81 +7,21 @@ them together (forward, loss, backward, ``optimizer.step``) and records a
 from __future__ import annotations
 
 import math
-import os
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fast import FAST_EPOCHS, FAST_SAMPLES, fast_mode
+from .history import History
 from .module import Loss, Module, Optimizer
 
-FAST_SAMPLES = 1000
-FAST_EPOCHS = 2     # two points make a curve: dashboards still show a trend
-
-
-def fast_mode() -> bool:
-    """True when ``NNKIT_FAST`` is set (the grader and the test suite)."""
-    return os.environ.get("NNKIT_FAST", "").strip() not in ("", "0", "false", "no")
+_BAR_SECONDS = 0.5  # the progress bar redraws at most this often
 
 
 def _int_labels(y) -> np.ndarray:
     """Class indices ``(N,)`` from integer labels or one-hot rows ``(N, K)``."""
     y = np.asarray(y)
     return y.argmax(axis=1) if y.ndim == 2 else y.astype(np.int64, copy=False)
-
-
-@dataclass
-class History:
-    """Per-epoch record of a training run; every list has one entry per epoch.
-
-    ``val_loss`` / ``val_acc`` stay empty when training had no validation set.
-    ``seconds`` is the time of the training pass of each epoch (evaluation
-    excluded).  ``fast`` says whether NNKIT_FAST shortened the run.
-    """
-
-    epochs: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
-    train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    fast: bool = False
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-    def best(self) -> dict:
-        """The epoch with the highest validation accuracy (training accuracy
-        when there is no validation set), as a dict of that epoch's values."""
-        if not self.epochs:
-            raise ValueError("the history is empty: no epoch finished")
-        accs = self.val_acc if self.val_acc else self.train_acc
-        i = int(np.nanargmax(np.asarray(accs, dtype=float)))
-        row = {"epoch": self.epochs[i], "train_loss": self.train_loss[i],
-               "train_acc": self.train_acc[i], "seconds": self.seconds[i]}
-        if self.val_acc:
-            row.update(val_loss=self.val_loss[i], val_acc=self.val_acc[i])
-        return row
-
-    def as_table(self) -> str:
-        """A plain-text table, one row per epoch."""
-        header = ["epoch", "train loss", "train acc"]
-        if self.val_acc:
-            header += ["val loss", "val acc"]
-        header.append("seconds")
-        rows = []
-        for i, epoch in enumerate(self.epochs):
-            row = [str(epoch), f"{self.train_loss[i]:.4f}", f"{self.train_acc[i]:.2%}"]
-            if self.val_acc:
-                row += [f"{self.val_loss[i]:.4f}", f"{self.val_acc[i]:.2%}"]
-            row.append(f"{self.seconds[i]:.2f}")
-            rows.append(row)
-        widths = [max(len(r[j]) for r in [header] + rows) for j in range(len(header))]
-        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.as_table()
 
 
 def _batches(n: int, batch_size: int):
@@ -173,7 +113,8 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
 
     steps_per_epoch = math.ceil(n / batch_size)
     bar = tqdm(total=epochs * steps_per_epoch, disable=not verbose, unit="batch",
-               mininterval=0.5, leave=True)
+               mininterval=_BAR_SECONDS, leave=True)
+    clock = time.perf_counter
     diverged = False
     try:
         for epoch in range(1, epochs + 1):
@@ -181,24 +122,29 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
             model.train()
             order = rng.permutation(n)
             loss_sum, correct, seen = 0.0, 0, 0
-            start = time.perf_counter()
+            start = shown = clock()
             for s in _batches(n, batch_size):
                 idx = order[s]
                 xb, yb = x[idx], y[idx]
                 scores = model.forward(xb)
                 value = float(loss.forward(scores, yb))
                 loss_sum += value * len(idx)
-                correct += int(np.sum(np.argmax(scores, axis=1) == yb))
+                correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
                 seen += len(idx)
-                bar.update(1)
                 if not math.isfinite(value):
                     # Stop before the update: the model keeps its last finite weights.
+                    bar.update(1)
                     diverged = True
                     break
                 model.backward(loss.backward())
                 optimizer.step(model)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                refresh=False)
+                # The running figures are formatted only as often as the bar redraws:
+                # per batch they would cost more than the bar itself.
+                if verbose and clock() - shown >= _BAR_SECONDS:
+                    shown = clock()
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                    refresh=False)
+                bar.update(1)
             history.seconds.append(time.perf_counter() - start)
             history.epochs.append(epoch)
             history.train_loss.append(loss_sum / seen)

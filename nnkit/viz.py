@@ -38,12 +38,13 @@ def _use_agg_without_display() -> None:
 _use_agg_without_display()
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 
+from .fast import fast_mode  # noqa: E402
+from .history import History  # noqa: E402
+
 
 def front_end_present() -> bool:
     """Whether live widgets make sense: a Jupyter kernel with ipywidgets, and
     not NNKIT_FAST (set by the grader, whose kernels have no one watching)."""
-    from .training import fast_mode
-
     if fast_mode() or not _kernel_shell():
         return False
     try:
@@ -220,8 +221,6 @@ def plot_history(histories, title: str | None = None):
     histories : ``{label: History}`` (or a single History).
         Each run gets one colour; training is solid, validation dashed.
     """
-    from .training import History
-
     if isinstance(histories, History):
         histories = {"": histories}
     if not histories:

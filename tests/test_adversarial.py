@@ -25,8 +25,8 @@ import pytest
 from corpus.mlp_adversarial import cases
 
 from autograder.cli import main
-from autograder.engine.reference import source_notebook
-from autograder.engine.spec import graded_parts
+from autograder.engine.grade import graded_parts
+from autograder.assignments.mlp import spec
 from autograder.pipeline.course import ROOT, Course
 
 SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
@@ -168,9 +168,9 @@ def pretrained_weights() -> str:
             model.backward(loss.backward())
             opt.step(model)
     params = [layers[0].W, layers[0].b, layers[2].W, layers[2].b]
-    from autograder.assignments.mlp import training
-    acc = training.accuracy({k: np.asarray(v, dtype=np.float16).astype(np.float64)
-                             for k, v in zip(("W1", "b1", "W2", "b2"), params)}, None)   # plain MNIST
+    from autograder.engine import training
+    acc = training.accuracy(spec.SPEC.training, SOURCE, {k: np.asarray(v, dtype=np.float16).astype(np.float64)
+                            for k, v in zip(("0.W", "0.b", "2.W", "2.b"), params)}, None)   # plain MNIST
     assert acc >= 0.972, f"the stand-in pretrained network only reaches {acc:.2%}"
     return _b64(params)
 
@@ -194,7 +194,7 @@ def test_scan_quiet_on_honest(name):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from autograder.assignments.mlp import training
+    from autograder.engine import training
     tmp = tmp_path_factory.mktemp("adversarial")
     # The grader's shared train-split cache lives in this run's own folder: the write-outside
     # attack aims at it, and a broken sandbox must not poison the machine's real cache.
@@ -204,7 +204,7 @@ def graded(tmp_path_factory):
     course = tmp / "course"
     # Both courses' seeds' copies of the train split exist before the snapshot of the cache.
     for folder in (course, tmp / "alone-course"):
-        training.train_files(Course.at(folder).grader_seed())
+        training.train_files(Course.at(folder).grader_seed(), spec.SPEC.training.data)
     import nnkit
     labels = nnkit.load_mnist()["test"][1]
     values = {"COURSE": str(course), "ROOT": str(ROOT), "CACHE": str(cache),
@@ -256,8 +256,7 @@ def graded(tmp_path_factory):
 
 
 def _expected_parts(zero) -> dict[str, float]:
-    return {grade_id: (0.0 if p in zero else points)
-            for p, (grade_id, points) in graded_parts(source_notebook("mlp")).items()}
+    return {grade_id: (0.0 if p in zero else points) for p, grade_id, points in graded_parts(ASSIGNMENT)}
 
 
 @slow
@@ -349,6 +348,13 @@ def test_feedback_and_reports_never_show_hidden_tests(graded):
 
 
 @slow
+def test_leaked_inputs_are_masked_in_feedback(graded):
+    page = next((graded["course"] / "feedback" / "leak-inputs").rglob("feedback.html")).read_text()
+    assert "hidden input:" in page                        # the message is there, its numbers are not
+    assert not re.search(r"\d\.\d{5,}", page), re.findall(r".{40}\d\.\d{5,}.{10}", page)[:3]
+
+
+@slow
 def test_whole_run_is_bounded(graded):
     assert graded["seconds"] < 600, graded["seconds"]
 
@@ -370,4 +376,4 @@ def test_failed_verdict_never_falls_back_to_in_kernel_scores(tmp_path, monkeypat
     _grade_all(tmp_path / "handins", tmp_path / "course")
     row = _rows(tmp_path / "course")["input-transformer"]
     assert "grader error" in row["flags"], row
-    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(tuple(graded_parts(source_notebook("mlp")))), row
+    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(tuple(p for p, _, _ in graded_parts(ASSIGNMENT))), row

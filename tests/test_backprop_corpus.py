@@ -16,15 +16,14 @@ import pytest
 from corpus.backprop import cases
 
 from autograder.assignments.backprop import spec
-from autograder.engine.reference import source_notebook
-from autograder.engine.spec import graded_parts
+from autograder.engine.grade import graded_parts
 from autograder.engine.verdict import grade_notebook
+
+PARTS = graded_parts("backprop")
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "backprop"
 STUDENT_COPY = ROOT / "assignments" / "backprop" / "backprop.ipynb"   # as released, untouched
-GRADED = graded_parts(source_notebook("backprop"))   # part -> (grade id, points), from the notebook
-POINTS = {part: points for part, (_, points) in GRADED.items()}
 
 
 WRONG = {c.name: c for c in cases.WRONG}
@@ -52,14 +51,14 @@ def verdicts(tmp_path_factory):
 @pytest.mark.slow
 def test_reference_gets_full_marks(verdicts):
     v = verdicts["reference"]
-    assert v.score == v.max_score == sum(POINTS.values()), [(p.part, p.messages) for p in v.parts]
-    assert [p.cell_id for p in v.parts] == [GRADED[p][0] for p in POINTS]
+    assert v.score == v.max_score == sum(pts for _, _, pts in PARTS), [(p.part, p.messages) for p in v.parts]
+    assert [(p.part, p.cell_id) for p in v.parts] == [(part, grade_id) for part, grade_id, _ in PARTS]
 
 
 @pytest.mark.slow
 def test_untouched_student_copy_gets_nothing(verdicts):
     v = verdicts["student_copy"]
-    assert [(p.part, p.score) for p in v.parts] == [(p, 0.0) for p in POINTS]
+    assert [(p.part, p.score) for p in v.parts] == [(p, 0.0) for p, _, _ in PARTS]
     assert all(p.status in ("error", "failed", "missing") for p in v.parts), [(p.part, p.status) for p in v.parts]
     assert any("NotImplementedError" in m for m in v.part("ce_softmax").messages)
 
@@ -102,4 +101,4 @@ def test_messages_never_show_expected_values(verdicts):
 
 def test_corpus_is_big_enough():
     assert len(WRONG) >= 8 and len(VALID) >= 3
-    assert set(POINTS) <= {p for c in WRONG.values() for p in c.loses}   # every part has its mistakes
+    assert {p for p, _, _ in PARTS} <= {p for c in WRONG.values() for p in c.loses}   # every part has its mistakes

@@ -1,79 +1,135 @@
-"""The one grading engine: every assignment's probes, restarts, comparison and scoring.
+"""The one grading engine: ``grade(ctx, spec)`` for every assignment.
 
-The student's solution cells and the spec's probes run together in one sandboxed driver
-run.  If that run hangs or dies, whatever was running (a cell, or the probe of a cell) is
-charged to the parts answered in that cell and the run is repeated without that cell, so
-one endless loop costs only its own parts.  A run that dies before reaching the student's
-code is the grader's failure only if the driver finishes with the trusted setup alone.
-Expected values come from the source notebook's own solution on the same probes.
+What an assignment decides lives in its spec (``autograder/assignments/<id>/spec.py``,
+a ``Spec``): which graded parts it has, the probes that question the student's
+code, how one part's probe results are judged against the source notebook's own
+results, and (optionally) a training part.  Everything else is here, the same for
+every assignment:
+
+* the probe inputs are written once and every probe runs in ONE sandboxed driver
+  run; when that run hangs or dies, the solution cell or probe that was running is
+  charged to its parts (after checking that the trusted setup cell alone runs: a
+  driver that cannot even do that is the grader's failure, never the student's),
+  and the run is repeated without it;
+* the expected values are the source notebook's solution on the same probes;
+* a part whose cell is absent is ``missing``, a part charged with a hang or crash
+  keeps the status of that failure, a part with a probe that left no result is
+  ``crashed`` (no result is never a pass);
+* messages are capped at ``spec.max_messages`` (then "… and N more");
+* points come from the source notebook's nbgrader metadata (``points``), never
+  from the spec.
 """
 from __future__ import annotations
 
-from autograder.engine.job import Job, expected as reference_values, save_arrays, status_of
-from autograder.engine.outcome import MAX_MESSAGES, Context, PartVerdict
-from autograder.engine.spec import Spec
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+import numpy as np
+
+from autograder.engine import training as T
+from autograder.engine.training import TrainingPart
+from autograder.engine.verdict import (REDACTED, Context, Job, PartVerdict, _expected, _save_arrays,
+                                       _status_of)
 from autograder.isolation import results as safe_results
 
 NO_RESULT = "the grading run stopped before it finished"
-UNREADABLE = "gave no result the grader could read (too large, or its files were changed)"
 
 
-def grade(ctx: Context, spec: Spec, points: dict) -> list[PartVerdict]:
-    """``points``: part -> (grade id, points), from the source notebook's metadata."""
-    seed = ctx.seed if spec.fixed_seed is None else spec.fixed_seed
-    probes = spec.probes(seed)
-    expected = reference_values(ctx.source, seed, probes)
-    results, charged, cell_errors = run_probes(ctx, [p for p in probes if p.cell in ctx.ex.cells])
-    judged = spec.judge(probes, results, expected, {name: pts for name, (_, pts) in points.items()})
-    verdicts = []
-    for name, (grade_id, pts) in points.items():
-        if name in spec.extra_parts:
-            verdicts.append(spec.extra_parts[name](ctx, charged, grade_id, pts))
-            continue
-        part = spec.part(name)
-        verdicts.append(_verdict(part, grade_id, pts, ctx.ex, [p for p in probes if p.cell == part.cell],
-                                 results, charged, cell_errors, judged.get(name)))
-    return verdicts
+@dataclass
+class Part:
+    """One graded part: the nbgrader test cell whose points it decides, the solution
+    cell it is answered in, and how messages name it."""
+    name: str
+    grade_id: str
+    cell: str
+    label: str
 
 
-def _verdict(part, grade_id, pts, ex, probes, results, charged, cell_errors, judged) -> PartVerdict:
-    out = PartVerdict(part.name, grade_id, 0.0, pts, "failed")
-    if part.cell not in ex.cells:
-        out.status, out.messages = "missing", [f"no cell with id '{part.cell}' in the notebook"]
-    elif part.cell in charged:
-        out.status, out.messages = charged[part.cell][0], [charged[part.cell][1]]
-    elif any(p.name not in results for p in probes):     # no result is never a pass
-        out.status, out.messages = "crashed", [f"testing {part.label or part.cell} gave no result: {NO_RESULT}"]
-    else:
-        out.score, out.status = float(judged.score), judged.status
-        messages = list(judged.messages)
-        raised = any(results[p.name][0].get("status") != "ok" or results[p.name][0].get("case_errors")
-                     for p in probes)
-        error = cell_errors.get(part.cell)
-        if judged.status != "passed" and error:
-            if not any(error in m for m in messages):
-                messages.insert(0, f"your {part.cell} cell stopped with {error}")
-            out.status = "error"
-        elif judged.status == "failed" and raised:
-            out.status = "error"
-        extra = len(messages) - MAX_MESSAGES
-        out.messages = messages[:MAX_MESSAGES] + ([f"… and {extra} more"] if extra > 0 else [])
-    if part.cell in charged and judged and judged.messages and out.status != "missing":
-        out.messages += [m for m in judged.messages if m not in out.messages][:MAX_MESSAGES - 1]
+@dataclass
+class Judged:
+    score_fraction: float          # 1.0 = full points
+    status: str                    # passed | failed | error | missing
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Spec:
+    assignment: str
+    parts: list[Part]                                # in report order (training last, if any)
+    probes: Callable[[int], list]                    # seed -> probes (name, arrays, as_request(), label)
+    # (part, its probes, results {name: (info, arrays)}, expected {name: (info, arrays)}) -> Judged
+    judge: Callable[[Part, list, dict, dict], Judged]
+    seed: int | None = None                          # fixed probes: the same seed for every grading
+    max_messages: int = 4
+    cell_errors_first: bool = False                  # prefix "your <cell> cell stopped with ..."
+    training: TrainingPart | None = None
+
+    def part(self, name: str) -> Part:
+        return next(p for p in self.all_parts() if p.name == name)
+
+    def all_parts(self) -> list[Part]:
+        return self.parts + ([self.training.part] if self.training else [])
+
+
+def points(source: Path) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell of the source notebook."""
+    nb = nbformat.read(source, as_version=4)
+    out = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+            out[meta["grade_id"]] = float(meta.get("points", 0))
     return out
 
 
+def check_contract(spec: Spec, source: Path) -> dict[str, float]:
+    """The spec grades exactly the source's autograded cells; returns their points."""
+    found = points(source)
+    named = [p.grade_id for p in spec.all_parts()]
+    if sorted(named) != sorted(found):
+        raise RuntimeError(f"{spec.assignment}: the spec grades {sorted(named)} but the source notebook's "
+                           f"autograded test cells are {sorted(found)}")
+    return found
+
+
+# ------------------------------------------------------------------ one sandboxed run, restarted
+def _cell_errors(job) -> dict:
+    """The driver's per-cell report (untrusted: used only to word messages)."""
+    try:
+        report = safe_results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
+        return {str(k)[:80]: job.text(v.get("error")) for k, v in list(report.items())[:64]
+                if isinstance(v, dict) and v.get("status") == "error"}
+    except Exception:  # noqa: BLE001 - missing or forged: no cell messages
+        return {}
+
+
+def _driver_works(root: Path, ex, inputs: Path, limits) -> bool:
+    """The driver with the trusted setup cell only (no student code, no probes): does it finish?"""
+    job = Job(root, "sanity", ex.program()[:1], [], inputs)
+    job.run(limits)
+    return job.has("done")
+
+
 def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
-    """Run the probes, restarting without whatever hangs or kills the process.
-    Returns (results per probe, {cell: (status, message)} for cells charged with a failure,
-    {cell: error} for cells that raised)."""
-    inputs = save_arrays(ctx.root, {k: v for p in probes for k, v in p.arrays.items()})
+    """Every probe whose cell is present, restarting without whatever hangs or kills the process.
+    Returns (results per probe, {cell id or probe name: (status, message)}, cell errors)."""
+    ex = ctx.ex
+    cell_of = {p.name: p.as_request()["part"] for p in probes}
+    present = [p for p in probes if cell_of[p.name] in ex.cells]
+    inputs = _save_arrays(ctx.root, {k: v for p in present for k, v in p.arrays.items()})
     results, charged, errors = {}, {}, {}
-    for attempt in range(len(ctx.ex.cells) + len(probes) + 1):
-        todo = [p for p in probes if p.name not in results and p.cell not in charged]
+    for attempt in range(len(ex.cells) + len(present) + 1):
+        # a probe of a charged cell is not run again: its names would only be undefined
+        todo = [p for p in present if p.name not in results and p.name not in charged
+                and cell_of[p.name] not in charged]
         if not todo:
             break
-        cells = [c for c in ctx.ex.program() if c["id"] not in charged]
+        cells = [c for c in ex.program() if c["id"] not in charged]
         job = Job(ctx.root, f"quick{attempt}", cells, [p.as_request() for p in todo], inputs)
         result = job.run(ctx.limits["quick"])
         for reason in getattr(result, "degraded", None) or []:
@@ -81,58 +137,163 @@ def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
                 ctx.flags.append(f"sandbox-degraded:{reason}")
         results.update(job.outputs())
         errors.update(_cell_errors(job))
+        if job.redacted and REDACTED not in ctx.flags:
+            ctx.flags.append(REDACTED)
         # The markers are written where the student's code can forge or delete them: "done" counts
         # only with every probe's result there, and a run that looks as if the driver never reached
         # the student's code is the grader's failure only if the driver works without that code.
         if job.has("done") and all(p.name in results for p in todo):
             break
-        culprit = _culprit(ctx, job, cells, todo, inputs, result)
+        culprit = job.culprit()
+        if (not job.has("cells.json") and not job.has("cell-setup.started")) or culprit == ("cell", "setup"):
+            if not _driver_works(ctx.root, ex, inputs, ctx.limits["quick"]):
+                raise RuntimeError(f"the grading driver failed on the trusted setup cell alone: {result.stderr[-2000:]}")
+            started = [c["id"] for c in cells[1:] if job.has(f"cell-{c['id']}.started")]
+            culprit = ("cell", started[-1] if started else cells[1]["id"]) if len(cells) > 1 else None
+        status, what = _status_of(result)
+        if culprit is None and job.has("done"):    # finished, but a result is missing or unreadable
+            status, what = "crashed", "gave no result the grader could read (too large, or its files were changed)"
         if culprit is None:          # died between probes: charge the first unfinished one
             rest = [p for p in todo if p.name not in results]
             if not rest:
                 break
-            culprit = ("probe", rest[0])
-        status, what = status_of(result)
-        kind, what_ran = culprit
-        if kind == "cell":
-            cell, where = what_ran, f"running your {what_ran} cell"
-        else:
-            cell, where = what_ran.cell, f"testing {what_ran.label}"
-            if job.has("done"):      # finished, but a result is missing or unreadable
-                status, what = "crashed", UNREADABLE
-        charged[cell] = (status, f"{where} {what}")
+            culprit = ("probe", rest[0].name)
+        kind, name = culprit
+        label = next((p.label for p in todo if p.name == name), name)
+        charged[name] = (status, f"running your {name} cell {what}" if kind == "cell" else f"testing {label} {what}")
     return results, charged, errors
 
 
-def _culprit(ctx, job, cells, todo, inputs, result):
-    """("cell", id) or ("probe", probe) that was running when the driver stopped, or None."""
-    culprit = job.culprit()
-    if culprit is not None and culprit[0] == "probe":
-        return "probe", next(p for p in todo if p.name == culprit[1])
-    reached = job.has("cells.json") or job.has("cell-setup.started")
-    if culprit == ("cell", "setup") or not reached:
-        if not driver_works(ctx, inputs):
-            raise RuntimeError(f"the grading driver failed on the trusted setup cell alone: {result.stderr[-2000:]}")
-    if culprit is None or culprit == ("cell", "setup"):
-        if job.has("cells.json"):
-            return None
-        started = [c["id"] for c in cells[1:] if job.has(f"cell-{c['id']}.started")]
-        return ("cell", started[-1] if started else cells[1]["id"]) if len(cells) > 1 else None
-    return culprit
+# ------------------------------------------------------------------ parts
+def _verdict(part: Part, pts: float, status: str, messages: list[str], cap: int, score: float = 0.0):
+    extra = len(messages) - cap
+    messages = messages[:cap] + ([f"… and {extra} more"] if extra > 0 else [])
+    return PartVerdict(part.name, part.grade_id, score, pts, status, messages)
 
 
-def driver_works(ctx: Context, inputs) -> bool:
-    """The driver with the trusted setup cell only (no student code, no probes): does it finish?"""
-    job = Job(ctx.root, "sanity", ctx.ex.program()[:1], [], inputs)
-    job.run(ctx.limits["quick"])
-    return job.has("done")
+def _judge_part(spec: Spec, part: Part, pts: float, ctx: Context, probes, results, charged, errors, expected):
+    mine = [p for p in probes if p.as_request()["part"] == part.cell]
+    if part.cell not in ctx.ex.cells:
+        return _verdict(part, pts, "missing", [f"no cell with id '{part.cell}' in the notebook"], spec.max_messages)
+    finished = {p.name: results[p.name] for p in mine if p.name in results}
+    blame = charged.get(part.cell) or next((charged[p.name] for p in mine if p.name in charged), None)
+    if blame or len(finished) < len(mine):
+        status, first = blame or ("crashed", f"testing {part.label} gave no result: {NO_RESULT}")
+        extra = spec.judge(part, [p for p in mine if p.name in finished], finished, expected).messages \
+            if finished else []
+        return _verdict(part, pts, status, [first] + [m for m in extra if m != first], spec.max_messages)
+    judged = spec.judge(part, mine, results, expected)
+    messages, status = list(judged.messages), judged.status
+    if spec.cell_errors_first and status != "passed" and part.cell in errors:
+        messages.insert(0, f"your {part.cell} cell stopped with {errors[part.cell]}")
+        status = "error"
+    return _verdict(part, pts, status, messages, spec.max_messages, round(pts * judged.score_fraction, 2))
 
 
-def _cell_errors(job) -> dict:
-    """The driver's per-cell report (untrusted: used only to word messages)."""
-    try:
-        report = safe_results.read_json(job.work / "out" / "cells.json", 100_000, root=job.work)
-        return {str(k): str(v.get("error"))[:300] for k, v in report.items()
-                if isinstance(v, dict) and v.get("status") == "error"}
-    except Exception:  # noqa: BLE001 - missing or forged: no cell messages
-        return {}
+_TRAINED: dict = {}
+
+
+def _train(ctx: Context, spec: Spec, pts: float, charged: dict) -> PartVerdict:
+    """The training part.  It depends only on the cells it uses (the setup and the settings
+    are the grader's) and on the grading seed, so identical code trains once per process and seed."""
+    t, cap = spec.training, spec.max_messages
+    if not ctx.train:
+        ctx.flags.append("training-skipped")
+        return _verdict(t.part, pts, "missing", ["training was not run (train=False)"], cap)
+    need = [c for c in t.needs if c not in ctx.ex.cells]
+    if need:
+        return _verdict(t.part, pts, "missing", [f"training needs your {', '.join(need)} cell(s)"], cap)
+    stuck = [c for c in t.needs if charged.get(c, ("",))[0] == "timeout"]
+    if stuck:    # it would only hang again, for the whole training time limit
+        return _verdict(t.part, pts, "timeout", [f"training needs your {', '.join(stuck)} code, which took too long"],
+                        cap)
+    key = hashlib.sha256(json.dumps([spec.assignment, ctx.ex.setup, t.settings, int(ctx.seed),
+                                     *(ctx.ex.cells.get(c) for c in t.needs)]).encode()).hexdigest()
+    if key in _TRAINED:
+        return dataclasses.replace(_TRAINED[key], messages=list(_TRAINED[key].messages))
+    request, data = T.request(t, ctx.source, ctx.seed)
+    cells = [c for c in ctx.ex.program() if c["id"] in ("setup", *t.needs)]
+    job = Job(ctx.root, "train", cells, [request], data)
+    limits = ctx.limits["train"]
+    result = job.run(limits)
+    got = job.outputs()
+    if job.redacted and REDACTED not in ctx.flags:
+        ctx.flags.append(REDACTED)
+    if request["name"] not in got:
+        status, what = _status_of(result)
+        message = (f"training did not finish within {limits.cpu_seconds:.0f} s of CPU time: is your code very slow "
+                   "(Python loops over samples)?" if status == "timeout" else f"training {what}")
+        return _verdict(t.part, pts, status, [message], cap)    # not cached: may depend on the machine's load
+    info, arrays = got[request["name"]]
+    passed, message = T.judge(t, ctx.source, info, arrays, ctx.seed)
+    status = "passed" if passed else ("error" if info.get("status") != "ok" else "failed")
+    verdict = _verdict(t.part, pts, status, [message], cap, pts if passed else 0.0)
+    _TRAINED[key] = verdict
+    return dataclasses.replace(verdict, messages=list(verdict.messages))
+
+
+def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
+    """Every part of one submission (see the module docstring)."""
+    pts = check_contract(spec, ctx.source)
+    seed = ctx.probe_seed if spec.seed is None else spec.seed
+    probes = spec.probes(seed)
+    expected = _expected(ctx.source, seed, probes)
+    results, charged, errors = run_probes(ctx, probes)
+    parts = [_judge_part(spec, p, pts[p.grade_id], ctx, probes, results, charged, errors, expected)
+             for p in spec.parts]
+    if spec.training:
+        parts.append(_train(ctx, spec, pts[spec.training.part.grade_id], charged))
+    return parts
+
+
+def graded_parts(assignment: str, source: Path | None = None) -> list[tuple[str, str, float]]:
+    """(part, grade_id, points) in report order: the spec's parts with the source's points."""
+    from autograder.engine import reference, verdict
+    source = Path(source) if source else reference.source_notebook(assignment)
+    spec = verdict.load_spec(assignment, source)
+    pts = check_contract(spec, source)
+    return [(p.name, p.grade_id, pts[p.grade_id]) for p in spec.all_parts()]
+
+
+# ------------------------------------------------------------------ a comparison for plain parts
+RTOL, ATOL = 1e-4, 1e-7
+# How messages name a module probe's outputs (driver.py's probe_module).
+FIELDS = {"y0": "forward's output", "y1": "forward's output", "dx": "backward's return value (dx)",
+          "grad.W": "dW", "grad.b": "db", "param.W": "params()['W']", "param.b": "params()['b']"}
+
+
+def close(a, e) -> bool:
+    """|a - e| <= RTOL * (largest |e|) + ATOL everywhere, nan/inf in the same places."""
+    a, e = np.asarray(a, dtype=float), np.asarray(e, dtype=float)
+    if a.shape != e.shape or not np.array_equal(np.isfinite(a), np.isfinite(e)):
+        return False
+    fin = np.isfinite(e)
+    if not fin.any():
+        return True
+    return bool(np.all(np.abs(a[fin] - e[fin]) <= RTOL * float(np.abs(e[fin]).max()) + ATOL))
+
+
+def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), inputs=None) -> str | None:
+    """None when every output matches the reference, else the first difference in words:
+    a mistake of the table ``[(message, inputs -> {field: wrong output})]`` that reproduces it,
+    else the shape or plain "is wrong"."""
+    if info is None:
+        return None     # never ran: the engine says why
+    if info.get("status") != "ok":
+        return f"{label} raised {info.get('error')} (in {info.get('stage')})"
+    for field_name, e in ref.items():
+        a = got.get(field_name)
+        if a is not None and close(a, e):
+            continue
+        for message, wrong in mistakes:
+            with np.errstate(all="ignore"):
+                guess = wrong(inputs).get(field_name)
+            if a is not None and guess is not None and close(a, guess):
+                return message
+        name = FIELDS.get(field_name, field_name)
+        if a is None:
+            return f"{label}: {name} is missing"
+        if a.shape != e.shape:
+            return f"{label}: {name} has shape {a.shape}, expected {e.shape}"
+        return f"{label}: {name} is wrong"
+    return None

@@ -47,6 +47,7 @@ class Settings:
     file_bytes: int = 256 * 2**20
     output_bytes: int = 2 * 2**20    # notebook outputs kept (and the runner's own stdout)
     workers: int = os.cpu_count() or 1
+    scheduler: str | None = None     # a Dask scheduler's address; None: local (a Dask cluster if workers > 1)
     force: bool = False
     seed: int | None = None
     verdict: bool = True             # use autograder.engine.verdict where the assignment has hidden tests
@@ -58,11 +59,11 @@ class Settings:
                       file_bytes=self.file_bytes, nproc=self.nproc, output_bytes=self.output_bytes)
 
 
-def has_verdict(assignment: str) -> bool:
-    """Assignments with a spec (autograder/assignments/<id>/spec.py) are graded out of process by
-    autograder.engine.verdict; others keep nbgrader's in-kernel scores."""
-    from autograder.engine.spec import gradable
-    return assignment in gradable()
+def has_verdict(assignment: str, source_root: Path | None = None) -> bool:
+    """Whether the assignment has a grading spec (built in, or in specs/ beside the course's source
+    folder): the engine grades it out of process.  Without one it is refused (``autograde``)."""
+    from autograder.engine.verdict import gradable
+    return assignment in gradable(source_root)
 
 
 def data_env() -> tuple[dict, list[str]]:
@@ -428,13 +429,12 @@ def _in_gradebook(course: Course, student: str, assignment: str) -> bool:
 def autograde(course: Course, assignment: str, settings: Settings, progress: bool = True,
               students: list[str] | None = None) -> dict[str, dict]:
     """Grade every (changed) submission; returns student -> state (also written to state/)."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    import multiprocessing
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
     from tqdm import tqdm
     from autograder.pipeline.check import check, release_notebooks
     from autograder.pipeline.collect import current
+    from autograder.pipeline.workers import executor
 
     releases = register(course, assignment, settings.rebuild_gradebook)
     if settings.seed is None:
@@ -442,7 +442,12 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     source_hash = course.source_hash(assignment) + ":" + grader_hash(assignment)
     extra_files = [str(p) for p in sorted(course.source_dir(assignment).iterdir())
                    if p.is_file() and p.suffix != ".ipynb"]
-    use_verdict = settings.verdict and has_verdict(assignment)
+    if settings.verdict and not has_verdict(assignment, course.source):
+        # In-kernel scores are the student's own code grading itself: never a fallback.
+        raise SystemExit(f"{assignment}: no grading spec (autograder/assignments/{assignment}/spec.py, or "
+                         f"specs/{assignment}.py beside {course.source}); refusing to grade it by its in-kernel "
+                         "tests, which submitted code can rewrite. Write its spec (docs/design.md).")
+    use_verdict = settings.verdict
     states: dict[str, dict] = {}
     todo: list[str] = []
     for student in students or course.students(assignment):
@@ -526,14 +531,10 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
         for student in [s for s, w in pending.items() if not w["open"]]:
             finish(student)
         if jobs:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=max(1, settings.workers), mp_context=context) as pool:
-                futures = {pool.submit(execute_job, job): (student, name, job) for student, name, job in jobs}
-                for future in as_completed(futures):
-                    student, name, job = futures[future]
+            with executor(settings.workers, settings.scheduler) as pool:
+                for (student, name, job), out in pool.results([(tag, tag[2]) for tag in jobs]):
                     work = pending[student]
                     try:
-                        out = future.result()
                         if out.get("error"):
                             work["flags"].append(F.GRADER_ERROR)
                             work["problems"].append(out["error"])

@@ -19,17 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 class Course:
     root: Path
     source: Path  # folder holding source/<assignment>/<assignment>.ipynb
+    database: str | None = None  # nbgrader's db_url (postgresql://...); None: gradebook.db in the course folder
 
     @classmethod
-    def at(cls, root: str | os.PathLike | None = None, source: str | os.PathLike | None = None) -> "Course":
+    def at(cls, root: str | os.PathLike | None = None, source: str | os.PathLike | None = None,
+           db_url: str | None = None) -> "Course":
         _tools_on_path()
-        course = cls(Path(root or ROOT / "course").resolve(), Path(source or ROOT / "source").resolve())
+        root = Path(root or ROOT / "course").resolve()
+        course = cls(root, Path(source or ROOT / "source").resolve(), _driver(db_url or _configured_db_url(root)))
         course.root.mkdir(parents=True, exist_ok=True)
         return course
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.root / 'gradebook.db'}"
+        return self.database or f"sqlite:///{self.root / 'gradebook.db'}"
 
     def archive(self, student: str, assignment: str) -> Path:
         return self.root / "archive" / student / assignment
@@ -67,9 +70,18 @@ class Course:
         can predict them (the file is readable by the instructor only)."""
         path = self.root / "grader-seed"
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Written aside, then linked into place: two runs starting at once agree on one seed,
+            # and neither ever reads a half-written file.
+            tmp = path.with_name(f".grader-seed.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(str(int.from_bytes(os.urandom(4), "little")))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
         return int(path.read_text())
 
     def source_hash(self, assignment: str) -> str:
@@ -90,6 +102,22 @@ class Course:
 
     def assignments(self) -> list[str]:
         return sorted(p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def _configured_db_url(root: Path) -> str | None:
+    """c.CourseDirectory.db_url from the course folder's nbgrader_config.py (formgrader reads the same file)."""
+    path = root / "nbgrader_config.py"
+    if not path.exists():
+        return None
+    from traitlets.config.loader import PyFileConfigLoader
+    return PyFileConfigLoader(path.name, str(root)).load_config().get("CourseDirectory", {}).get("db_url") or None
+
+
+def _driver(db_url: str | None) -> str | None:
+    """postgresql:// means psycopg 3 to SQLAlchemy 2.1; the kit pins psycopg2, so name it."""
+    if db_url and db_url.split("://", 1)[0] in ("postgres", "postgresql"):
+        return "postgresql+psycopg2://" + db_url.split("://", 1)[1]
+    return db_url
 
 
 def _tools_on_path() -> None:

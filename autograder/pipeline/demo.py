@@ -6,7 +6,7 @@ build/demo-submissions/<student>/<assignment>/<assignment>.ipynb for
   reference     the instructor's solution (solutions/, or the source without hidden tests),
   untouched     the student copy as released (assignments/, or generated from the source),
   partly-wrong  the reference with two parts put back to the empty stub,
-then runs `grade-all` on them in build/demo-course/ (never the real course/), one
+then runs `grade_all` on them in build/demo-course/ (never the real course/), one
 assignment after the other.
 """
 from __future__ import annotations
@@ -71,20 +71,22 @@ def build(assignment: str, out: Path, course: Course | None = None) -> list[str]
 
 
 def main(assignment: str | None = None, workers: int | None = None) -> int:
-    from autograder.cli import main as cli
-    from autograder.engine.spec import gradable
+    from autograder.engine.verdict import gradable
+    from autograder.pipeline.autograde import Settings
+    from autograder.pipeline.run import grade_all
     started = time.monotonic()
     out = ROOT / "build" / "demo-submissions"
-    code = 0
     for name in [assignment] if assignment else gradable():
         broken = build(name, out)
         print(f"{name}: example submissions in {out}/<student>/{name}: reference, untouched, "
               f"partly-wrong ({', '.join(broken)} left undone)")
         # The demo course is scratch: if the source changed since the last demo, regrade from scratch.
-        argv = ["grade-all", str(out), "--assignment", name, "--course", str(ROOT / "build" / "demo-course"),
-                "--rebuild-gradebook"]
+        settings = Settings(rebuild_gradebook=True)
         if workers:
-            argv += ["--workers", str(workers)]
-        code = cli(argv) or code
+            settings.workers = workers
+        outcome = grade_all(course=ROOT / "build" / "demo-course", inputs=[out], assignment=name,
+                            settings=settings, progress=True)
+        for note in outcome.notes:
+            print(note)
     print(f"demo done in {time.monotonic() - started:.0f} s; course folder: {ROOT / 'build' / 'demo-course'}")
-    return code
+    return 0

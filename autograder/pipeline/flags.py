@@ -26,6 +26,7 @@ REVIEW = "review"
 GRADER_NOTE = "grader note"
 REJECTED_OUTPUT = "rejected output"
 DISK = "disk"
+REDACTED = "redacted output"
 
 # For the instructor: report footer, README, `python -m autograder flags`.
 MEANINGS: dict[str, str] = {
@@ -51,6 +52,8 @@ MEANINGS: dict[str, str] = {
     REJECTED_OUTPUT: "the sandbox left something the honest harness never writes (a link, FIFO, device, hard link, "
                      "oversized or forged result archive: after the colon); it was not read, nothing of it counted",
     DISK: "the notebook filled its bounded disk space (bytes or files); it was graded on what ran",
+    REDACTED: "the student's code put numbers in its error messages or outputs; feedback shows them masked, "
+              "since they may carry the hidden test inputs (a leak attempt, or a message that printed its input)",
 }
 
 # The same flags as a student reads them in feedback: what happened, not how we caught it.
@@ -77,6 +80,7 @@ STUDENT_MEANINGS: dict[str, str] = {
     GRADER_NOTE: "",
     REJECTED_OUTPUT: "Your instructor will review your submission by hand.",
     DISK: "Your notebook wrote more files or data than allowed; writing stopped there.",
+    REDACTED: "",
 }
 
 
@@ -111,6 +115,8 @@ def from_verdict(flag: str) -> str:
         return SANDBOX_DEGRADED
     if flag in ("unreadable-notebook", "invalid-notebook-format"):
         return INVALID_NOTEBOOK
+    if flag == "redacted-output":
+        return REDACTED
     return f"{GRADER_NOTE}: {flag}"
 
 

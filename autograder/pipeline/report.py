@@ -73,7 +73,10 @@ def write(course: Course, rows: list[dict], run_id: str | None = None) -> tuple[
         for r in rows:
             writer.writerow([r["student"], r["assignment"], r["score"], r["max_score"], r["raw_score"],
                              r["late_penalty"], "; ".join(r["flags"])])
+    from autograder.pipeline.similarity import listing
+    copied = listing(course, rows[0]["assignment"]) if rows else None  # instructors only: never in feedback
     base.with_suffix(".json").write_text(json.dumps(
-        {"rows": rows, "flag_meanings": {k: F.MEANINGS[k] for k in sorted({F.kind(f) for r in rows for f in r["flags"]})
+        {"rows": rows, "similarity": copied,
+         "flag_meanings": {k: F.MEANINGS[k] for k in sorted({F.kind(f) for r in rows for f in r["flags"]})
                                          if k in F.MEANINGS}}, indent=1, sort_keys=True))
     return base.with_suffix(".csv"), base.with_suffix(".json")

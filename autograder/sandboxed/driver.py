@@ -180,34 +180,33 @@ def probe_optimizer(ns, job, p: dict, rec: Probe) -> None:
         rec.fail(stage, exc)
 
 
-def probe_train_mlp(ns, job, p: dict, rec: Probe) -> None:
-    """784-128-10 ReLU net trained with the student's classes and the driver's
-    own seeded minibatch loop; reports the trained parameters only.  The grader
-    measures accuracy itself, on data that never enters the sandbox."""
+def probe_train(ns, job, p: dict, rec: Probe) -> None:
+    """The request's network built from the student's classes, trained with the driver's own
+    seeded minibatch loop; reports the trained parameters only (``<layer>.<name>``).  The
+    grader measures accuracy itself, on data that never enters the sandbox."""
     import nnkit
-    s = p["settings"]
+    net = p["network"]
     stage = "data"
     try:
         x = _load(job, p["x"])
         x = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
+        x = x.reshape(len(x), *net["input_shape"]) if net["input_shape"] else x
         y = _load(job, p["y"]).astype(np.int64)
         stage = "build"
-        nnkit.seed(s["seed"])
-        layers = [ns["Linear"](784, s["hidden"], init_std=s["init_std"][0], rng=s["seed"]),
-                  ns["ReLU"](),
-                  ns["Linear"](s["hidden"], 10, init_std=s["init_std"][1], rng=s["seed"] + 1)]
+        nnkit.seed(net["seed"])
+        layers = [ns[name](*args, **_kwargs(kwargs)) for name, args, kwargs in net["layers"]]
         model = nnkit.Sequential(*layers)
-        loss = ns["SoftmaxCrossEntropyLoss"]()
-        order = np.random.default_rng(s["seed"])
+        loss = ns[net["loss"]]()
+        order = np.random.default_rng(net["seed"])
         rec.info["epoch_loss"] = []
-        lrs = [lr for epochs, lr in s["schedule"] for _ in range(epochs)]
+        lrs = [lr for epochs, lr in net["schedule"] for _ in range(epochs)]
         for epoch, lr in enumerate(lrs):
             if epoch == 0 or lr != lrs[epoch - 1]:
-                stage = "build"
-                opt = ns["SGD"](lr, momentum=s["momentum"], weight_decay=s["weight_decay"])
+                stage = "build"     # a fresh optimizer per stage: no student's way of storing lr matters
+                opt = ns[net["optimizer"]](lr, **net["optimizer_kwargs"])
             stage = f"epoch {epoch + 1}"
             total, batches = 0.0, 0
-            for idx in np.array_split(order.permutation(len(x)), len(x) // s["batch_size"]):
+            for idx in np.array_split(order.permutation(len(x)), len(x) // net["batch_size"]):
                 value = float(loss.forward(model.forward(x[idx]), y[idx]))
                 model.backward(loss.backward())
                 opt.step(model)
@@ -218,9 +217,9 @@ def probe_train_mlp(ns, job, p: dict, rec: Probe) -> None:
                 rec.info["diverged"] = epoch + 1
                 break          # nothing more to learn from a nan network; save the time
         stage = "parameters"
-        for i, layer in ((1, layers[0]), (2, layers[2])):
-            rec.put(f"W{i}", getattr(layer, "W"))
-            rec.put(f"b{i}", getattr(layer, "b"))
+        for i, (layer, names) in enumerate(zip(layers, p["report"])):
+            for name in names:
+                rec.put(f"{i}.{name}", getattr(layer, name))
     except Exception as exc:  # noqa: BLE001
         rec.fail(stage, exc)
 
@@ -274,7 +273,7 @@ def probe_call(ns, job, p: dict, rec: Probe) -> None:
 
 
 KINDS = {"module": probe_module, "init": probe_init, "loss": probe_loss,
-         "optimizer": probe_optimizer, "train_mlp": probe_train_mlp,
+         "optimizer": probe_optimizer, "train": probe_train,
          "values": probe_values, "call": probe_call}
 
 

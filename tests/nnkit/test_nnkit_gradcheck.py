@@ -65,14 +65,14 @@ def test_sequential_reports_every_parameter():
 
 BROKEN = [
     # (id, module, wrong gradient, words the verdict must contain)
-    ("divides-by-N", lambda: toys.LinearDividesByN(5, 3), "dW", "1/6 of the numerical one (batch of 6)"),
+    ("divides-by-N", lambda: toys.LinearDividesByN(5, 3), "dW", "dW is N times too small (N = batch size = 6)"),
     ("sign", toys.ReLUSignFlipped, "dx", "wrong sign"),
-    ("transposed-shape", lambda: toys.LinearTransposedDW(5, 3), "dW", "looks transposed"),
-    ("transposed-square", lambda: toys.LinearTransposedDW(5, 5), "dW", "looks transposed"),
+    ("transposed-shape", lambda: toys.LinearTransposedDW(5, 3), "dW", "dW is transposed: shape (3, 5) instead of (5, 3)"),
+    ("transposed-square", lambda: toys.LinearTransposedDW(5, 5), "dW", "dW is transposed"),
     ("zero", toys.ReLUZeroGradient, "dx", "all zeros"),
     ("zero-bias", lambda: toys.LinearZeroDb(5, 3), "db", "all zeros"),
     ("nan", toys.ReLUNaN, "dx", "contains NaN"),
-    ("factor-2", lambda: toys.LinearDoubledDx(5, 3), "dx", "2x the numerical one"),
+    ("factor-2", lambda: toys.LinearDoubledDx(5, 3), "dx", "dx is 2x too large"),
     ("no-pattern", toys.ReLUSlopeGrows, "dx", "differs from the numerical gradient at index"),
 ]
 
@@ -113,7 +113,7 @@ def test_upstream_gradient_is_seeded_and_can_be_given():
 
 LOSSES = [
     ("correct", toys.ToySoftmaxCE, True, "gradient check passed"),
-    ("no-mean", toys.SoftmaxCENoMean, False, "8.0x too large (batch of 8) — did you average over the batch?"),
+    ("no-mean", toys.SoftmaxCENoMean, False, "N times too large (N = batch size = 8): did you forget to average over the batch?"),
     ("per-sample", toys.SoftmaxCEPerSample, False, "must return one number"),
     ("in-place", toys.SoftmaxCEInPlace, False, "SoftmaxCEInPlace.forward: forward changed the scores"),
 ]

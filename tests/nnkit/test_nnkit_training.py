@@ -145,3 +145,34 @@ def test_mismatched_inputs_and_labels_are_refused():
     with pytest.raises(ValueError, match="3 inputs but 2 labels"):
         nnkit.train(mlp(), toys.ToySoftmaxCE(), toys.ToySGD(0.1), (np.zeros((3, 4)), np.zeros(2)),
                     verbose=False)
+
+
+def test_train_does_exactly_the_work_of_a_bare_loop(iris):
+    """The progress bar, history and validation read the model but never change what it learns."""
+    x, y = iris["train"]
+    trained = mlp()
+    nnkit.train(trained, toys.ToySoftmaxCE(), toys.ToySGD(0.1), (x, y), iris["validation"], epochs=2,
+                batch_size=16, seed=3, verbose=True)
+    bare, loss, opt = mlp(), toys.ToySoftmaxCE(), toys.ToySGD(0.1)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), 16):
+            idx = order[start:start + 16]
+            loss.forward(bare.forward(x[idx]), y[idx])
+            bare.backward(loss.backward())
+            opt.step(bare)
+    for key, value in bare.params().items():
+        np.testing.assert_array_equal(trained.params()[key], value)
+
+
+@pytest.mark.parametrize("bar_seconds, running_figures", [(0.0, True), (1e9, False)])
+def test_progress_bar_shows_running_figures_only_when_it_redraws(monkeypatch, capsys, iris,
+                                                                  bar_seconds, running_figures):
+    monkeypatch.setattr(training, "_BAR_SECONDS", bar_seconds)
+    nnkit.train(mlp(), toys.ToySoftmaxCE(), toys.ToySGD(0.1), iris["train"], iris["validation"],
+                epochs=2, batch_size=16, verbose=True)
+    err = capsys.readouterr().err
+    assert "epoch 2/2" in err and "val_acc=" in err      # the end of every epoch is always shown
+    # Within an epoch the running loss is formatted only when the bar may redraw.
+    assert (err.count("loss=") > err.count("val_acc=")) is running_figures

@@ -1,7 +1,8 @@
 """grade-all on each real assignment: the reference, the untouched student copy, a partly wrong one.
 
-Runs the same builder as `make demo`. The verdict engine of the assignment
-(autograder/assignments/<id>/spec.py), not the in-kernel run, decides every autograded cell.
+Runs the same builder as `make demo`. The grading engine with the
+assignment's spec (autograder/assignments/<id>/spec.py), not the in-kernel run, decides every
+autograded cell.
 """
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ import pytest
 
 from autograder.pipeline import demo
 from autograder.cli import main
-from autograder.engine.reference import source_notebook
-from autograder.engine.spec import graded_parts
+from autograder.engine.grade import graded_parts
 from autograder.pipeline.course import Course
 
 pytestmark = pytest.mark.slow
 
-# assignment, its autograded points and the test cells its verdict decides, as the notebook says
-ASSIGNMENTS = [(a, sum(points for _, points in graded_parts(source_notebook(a)).values()),
-                {grade_id for grade_id, _ in graded_parts(source_notebook(a)).values()})
+# assignment, its autograded points and the test cells its verdict decides (the source's metadata)
+ASSIGNMENTS = [(a, sum(pts for *_, pts in graded_parts(a)), {grade_id for _, grade_id, _ in graded_parts(a)})
                for a in ("mlp", "backprop")]
 
 

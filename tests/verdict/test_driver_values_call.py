@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autograder.assignments.backprop import spec
-from autograder.engine.job import DRIVER, Job
+from autograder.engine.verdict import DRIVER, Job
 
 CELL = """
 a = 1.5

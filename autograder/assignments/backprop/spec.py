@@ -30,17 +30,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograder.engine.spec import Judged, Part, Spec, graded_parts
+from autograder.engine.grade import Judged, Part, Spec
 
 # Solution cells the driver must run (after the source notebook's `setup`).
 SOLUTION_CELLS = ("ce-values", "std-values", "centered-difference", "relative-error")
-# The solution cell each part is answered in, and the probe that reads the answer.
-CELL_OF = {"ce_softmax": "ce-values", "ce_normalized": "ce-values", "std_forward": "std-values",
-           "std_local": "std-values", "std_backward": "std-values",
-           "centered_difference": "centered-difference", "relative_error": "relative-error"}
-PROBE_OF = {"ce_softmax": "ce_answers", "ce_normalized": "ce_answers", "std_forward": "std_answers",
-            "std_local": "std_answers", "std_backward": "std_answers",
-            "centered_difference": "centered_difference", "relative_error": "relative_error"}
+# Graded parts: (name, nbgrader test cell, the solution cell it is answered in, the probe reading it).
+PARTS = [("ce_softmax", "ce-softmax-tests", "ce-values", "ce_answers"),
+         ("ce_normalized", "ce-normalized-tests", "ce-values", "ce_answers"),
+         ("std_forward", "std-forward-tests", "std-values", "std_answers"),
+         ("std_local", "std-local-tests", "std-values", "std_answers"),
+         ("std_backward", "std-backward-tests", "std-values", "std_answers"),
+         ("centered_difference", "centered-difference-tests", "centered-difference", "centered_difference"),
+         ("relative_error", "relative-error-tests", "relative-error", "relative_error")]
 
 # The given data, as in the setup cell (a test checks that they agree).
 OUTPUTS = np.array([[0.65, 0.43, 0.11], [0.05, 0.51, 0.18], [0.33, 0.21, 0.72]])
@@ -157,10 +158,9 @@ def run_probe(ns: dict, probe: dict, arrays: dict[str, np.ndarray]) -> dict:
 # ------------------------------------------------------------------ judging
 
 @dataclass
-class PartVerdict:
+class PartResult:
     part: str
-    score: float
-    max_score: float
+    score: float                 # the fraction of the part's points earned
     status: str                  # passed | failed | missing (as in the Verdict contract)
     messages: list[str] = field(default_factory=list)
 
@@ -198,7 +198,7 @@ def ce_variants() -> dict[str, dict[str, float]]:
 
 _CE_MESSAGES = {
     "sum": "✓ {name} = {got:.4f} is the SUM of the per-sample losses — accepted; "
-           "the course convention is the mean ({want:.4f})",
+           "the course convention is the mean (divide by the number of samples)",
     "log10": "✗ {name} = {got:.4f}: you used log base 10; cross-entropy uses the natural log (np.log)",
     "log2": "✗ {name} = {got:.4f}: you used log base 2; cross-entropy uses the natural log (np.log)",
     "sign": "✗ {name} = {got:.4f} is negative: cross-entropy is MINUS the log-probability",
@@ -214,36 +214,36 @@ _CE_HINT = {"softmax": "passes each output row through softmax first",
             "normalized": "divides each output row by its sum"}
 
 
-def judge_ce(part: str, pts: float, got: dict, mine_expected: dict) -> PartVerdict:
+def judge_ce(part: str, got: dict, mine_expected: dict) -> PartResult:
     """part is 'ce_softmax' or 'ce_normalized'; got is the 'ce_answers' probe output,
     mine_expected the same probe on the source's solution."""
     conv = "softmax" if part == "ce_softmax" else "normalized"
     other = "normalized" if conv == "softmax" else "softmax"
     if part not in got:
         why = got.get(f"{part}!bad") or got.get(f"{part}!missing") or "no value"
-        return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: {why} — assign a float"])
+        return PartResult(part, 0, "missing", [f"✗ {part}: {why} — assign a float"])
     value = got[part]
     if value.shape != ():
-        return PartVerdict(part, 0, pts, "failed",
+        return PartResult(part, 0, "failed",
                            [f"✗ {part} has shape {value.shape}: the batch loss is one number "
                             "(average the per-sample losses)"])
     v = float(value)
     variants = ce_variants()
     want = float(mine_expected[part])
     if not math.isfinite(v):
-        return PartVerdict(part, 0, pts, "failed", [f"✗ {part} = {v}: not a finite number"])
+        return PartResult(part, 0, "failed", [f"✗ {part} = {v}: not a finite number"])
     if math.isclose(v, want, rel_tol=1e-3):
-        return PartVerdict(part, pts, pts, "passed", [f"✓ {part} = {v:.4f}"])
+        return PartResult(part, 1.0, "passed", [f"✓ {part} = {v:.4f}"])
     for mistake, target in variants[conv].items():
         if mistake != "right" and math.isclose(v, target, rel_tol=1e-3):
             msg = _CE_MESSAGES[mistake].format(name=part, got=v, want=want)
-            return PartVerdict(part, pts if mistake == "sum" else 0, pts,
+            return PartResult(part, 1.0 if mistake == "sum" else 0,
                                "passed" if mistake == "sum" else "failed", [msg])
     if any(math.isclose(v, variants[other][m], rel_tol=1e-3) for m in ("right", "sum")) and \
             not math.isclose(want, variants[other]["right"], rel_tol=1e-3):
         msg = _CE_MESSAGES["other_convention"].format(name=part, got=v, hint=_CE_HINT[conv])
-        return PartVerdict(part, 0, pts, "failed", [msg])
-    return PartVerdict(part, 0, pts, "failed",
+        return PartResult(part, 0, "failed", [msg])
+    return PartResult(part, 0, "failed",
                        [f"✗ {part} = {v:.4f} is not the mean cross-entropy of the batch"])
 
 
@@ -277,9 +277,9 @@ def _std_mistake(table: str, key: str, got: float, mine: dict, expected: dict) -
         ("std_forward", "v", 8.0): "v is the MEAN of q1 and q2, not the sum",
         ("std_local", "ds/dv", 0.5): "d√v/dv = 1/(2√v), not 1/√v",
         ("std_local", "ds/dv", 0.125): "d√v/dv = 1/(2√v) — the square root, not 1/(2v)",
-        ("std_local", "dq1/dd1", 2.0): "d(d²)/dd = 2d, evaluated at d1 = −2",
-        ("std_local", "dq1/dd1", 4.0): "d(d²)/dd = 2d and d1 = −2 is negative",
-        ("std_local", "dq2/dd2", 2.0): "d(d²)/dd = 2d, evaluated at d2 = 2",
+        ("std_local", "dq1/dd1", 2.0): "d(d²)/dd = 2d, evaluated at d1 (your std_forward value)",
+        ("std_local", "dq1/dd1", 4.0): "d(d²)/dd = 2d, and d1 is negative here",
+        ("std_local", "dq2/dd2", 2.0): "d(d²)/dd = 2d, evaluated at d2 (your std_forward value)",
         ("std_local", "dd1/dm", 1.0): "d1 = x1 − m, so ∂d1/∂m = −1",
         ("std_local", "dd2/dm", 1.0): "d2 = x2 − m, so ∂d2/∂m = −1",
         ("std_local", "dm/dx1", 1.0): "m = (x1 + x2)/2, so ∂m/∂x1 = 1/2",
@@ -323,7 +323,7 @@ def _chain(mine: dict) -> dict:
         return {}
 
 
-def judge_std(part: str, pts: float, got: dict, expected: dict) -> PartVerdict:
+def judge_std(part: str, got: dict, expected: dict) -> PartResult:
     """part: std_forward | std_local | std_backward. Partial credit per entry, except
     for entries the student copy gives (they are checked but earn nothing).
     ``expected``: the 'std_answers' probe on the source's solution."""
@@ -344,11 +344,11 @@ def judge_std(part: str, pts: float, got: dict, expected: dict) -> PartVerdict:
             hint = _std_mistake(table, key, mine[label], mine, expected)
             messages.append(f"✗ {table}[{key!r}] = {mine[label]:g} is wrong" + (f": {hint}" if hint else ""))
     if f"{table}!missing" in got:
-        return PartVerdict(part, 0, pts, "missing", [f"✗ {table} is not defined"])
+        return PartResult(part, 0, "missing", [f"✗ {table} is not defined"])
     if len(right) == len(want):
-        return PartVerdict(part, pts, pts, "passed", [f"✓ {table}: all {len(want)} entries right"])
-    score = round(pts * len(right.intersection(scored)) / len(scored), 2)
-    return PartVerdict(part, score, pts, "failed", messages)
+        return PartResult(part, 1.0, "passed", [f"✓ {table}: all {len(want)} entries right"])
+    score = len(right.intersection(scored)) / len(scored)
+    return PartResult(part, score, "failed", messages)
 
 
 def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
@@ -366,12 +366,12 @@ def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
     return ""
 
 
-def judge_centered_difference(pts: float, got: dict, expected: dict) -> PartVerdict:
+def judge_centered_difference(got: dict, expected: dict) -> PartResult:
     """expected: the source solution's results on the same cases."""
     part = "centered_difference"
     if not got or all("!" in k for k in got):
         msg = next(iter(got.values()), "not defined") if got else "not defined"
-        return PartVerdict(part, 0, pts, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
+        return PartResult(part, 0, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
     messages, right = [], 0
     for i, (fname, x, h) in enumerate(CD_CASES):
         exact = np.asarray(expected[f"case{i}"])   # at h = 0.1 on the cubic: 3x² + h², not 3x²
@@ -394,11 +394,11 @@ def judge_centered_difference(pts: float, got: dict, expected: dict) -> PartVerd
         else:
             hint = _cd_mistakes(i, result, exact)
             messages.append(f"✗ {where}: wrong values" + (f" — {hint}" if hint else ""))
-    score = round(pts * right / len(CD_CASES), 2)
+    score = right / len(CD_CASES)
     messages.sort(key=lambda m: " — " not in m)     # a named mistake first
     if right == len(CD_CASES):
         messages = [f"✓ centered_difference right on all {len(CD_CASES)} cases"]
-    return PartVerdict(part, score, pts, "passed" if right == len(CD_CASES) else "failed", messages)
+    return PartResult(part, score, "passed" if right == len(CD_CASES) else "failed", messages)
 
 
 def _elementwise_relative_error(a, b) -> float:
@@ -408,11 +408,11 @@ def _elementwise_relative_error(a, b) -> float:
     return float(np.max(np.abs(a - b)[nonzero] / scale[nonzero]))
 
 
-def judge_relative_error(pts: float, got: dict, expected: dict) -> PartVerdict:
+def judge_relative_error(got: dict, expected: dict) -> PartResult:
     """expected: the source solution's results on the same cases."""
     part = "relative_error"
     if not got:
-        return PartVerdict(part, 0, pts, "missing", [f"✗ {part}: not defined"])
+        return PartResult(part, 0, "missing", [f"✗ {part}: not defined"])
     messages, right = [], 0
     for i, (a, b) in enumerate(RE_CASES):
         want = float(np.asarray(expected[f"case{i}"]).reshape(()))
@@ -436,25 +436,24 @@ def judge_relative_error(pts: float, got: dict, expected: dict) -> PartVerdict:
         else:
             messages.append(f"✗ {label} = {r:.6g} is wrong: max |a − b| divided by the largest |entry| "
                             "of a and b")
-    score = round(pts * right / len(RE_CASES), 2)
+    score = right / len(RE_CASES)
     if right == len(RE_CASES):
         messages = [f"✓ relative_error right on all {len(RE_CASES)} cases"]
-    return PartVerdict(part, score, pts, "passed" if right == len(RE_CASES) else "failed", messages)
+    return PartResult(part, score, "passed" if right == len(RE_CASES) else "failed", messages)
 
 
-def judge(results: dict[str, dict], expected: dict[str, dict], points: dict) -> list[PartVerdict]:
+def judge(results: dict[str, dict], expected: dict[str, dict]) -> list[PartResult]:
     """results: probe name -> flat dict the driver reported for the student;
     expected: the same for the source notebook's solution. One verdict per part."""
     ce, std = results.get("ce_answers", {}), results.get("std_answers", {})
-    return [judge_ce("ce_softmax", points["ce_softmax"], ce, expected["ce_answers"]),
-            judge_ce("ce_normalized", points["ce_normalized"], ce, expected["ce_answers"]),
-            judge_std("std_forward", points["std_forward"], std, expected["std_answers"]),
-            judge_std("std_local", points["std_local"], std, expected["std_answers"]),
-            judge_std("std_backward", points["std_backward"], std, expected["std_answers"]),
-            judge_centered_difference(points["centered_difference"], results.get("centered_difference", {}),
+    return [judge_ce("ce_softmax", ce, expected["ce_answers"]),
+            judge_ce("ce_normalized", ce, expected["ce_answers"]),
+            judge_std("std_forward", std, expected["std_answers"]),
+            judge_std("std_local", std, expected["std_answers"]),
+            judge_std("std_backward", std, expected["std_answers"]),
+            judge_centered_difference(results.get("centered_difference", {}),
                                       expected["centered_difference"]),
-            judge_relative_error(points["relative_error"], results.get("relative_error", {}),
-                                 expected["relative_error"])]
+            judge_relative_error(results.get("relative_error", {}), expected["relative_error"])]
 
 
 def run_probes(ns: dict) -> dict[str, dict]:
@@ -464,15 +463,14 @@ def run_probes(ns: dict) -> dict[str, dict]:
             for probe in probes()}
 
 
-def grade_namespace(ns: dict, expected: dict | None = None) -> list[PartVerdict]:
+def grade_namespace(ns: dict, expected: dict | None = None) -> list[PartResult]:
     """Run the probes in-process on a namespace and judge: for tests only (student
     code goes through the sandbox).  ``expected`` defaults to the source notebook's
     solution run in-process."""
-    from autograder.engine.reference import reference_namespace, source_notebook
     if expected is None:
+        from autograder.engine.reference import reference_namespace
         expected = run_probes(reference_namespace("backprop"))
-    points = {part: pts for part, (_, pts) in graded_parts(source_notebook("backprop")).items()}
-    return judge(run_probes(ns), expected, points)
+    return judge(run_probes(ns), expected)
 
 
 def from_driver(info: dict, arrays: dict) -> dict:
@@ -502,15 +500,10 @@ def from_driver(info: dict, arrays: dict) -> dict:
 # ------------------------------------------------------------------ the engine's view
 @dataclass
 class Probe:
-    """A probe request in the shape the engine runs: one per solution cell, so a value
-    that hangs when read costs only its own cell's parts."""
+    """A probe as the engine runs it (autograder.engine.grade)."""
     name: str
     request: dict
     arrays: dict = field(default_factory=dict)
-
-    @property
-    def cell(self) -> str:
-        return self.request["part"]
 
     @property
     def label(self) -> str:
@@ -520,19 +513,27 @@ class Probe:
         return self.request
 
 
-def _probes(seed: int) -> list[Probe]:
-    """Fixed probes: the given data are in the notebook, so there is nothing random to hide."""
+def engine_probes(seed: int) -> list[Probe]:
+    """The probes are fixed (the given data are in the notebook): ``seed`` is not used."""
     arrays = probe_arrays()
     return [Probe(p["name"], {k: v for k, v in p.items() if k != "arrays"},
                   {k: arrays[k] for k in p.get("arrays", {})}) for p in probes()]
 
 
-def _judge(probes, results, expected, points) -> dict:
-    flat = {name: from_driver(info, arrays) for name, (info, arrays) in results.items()}
-    want = {name: from_driver(info, arrays) for name, (info, arrays) in expected.items()}
-    return {v.part: Judged(v.score, v.status, v.messages) for v in judge(flat, want, points)
-            if PROBE_OF[v.part] in results}
+_JUDGES = {"ce_softmax": judge_ce, "ce_normalized": judge_ce, "std_forward": judge_std, "std_local": judge_std,
+           "std_backward": judge_std,
+           "centered_difference": lambda part, got, expected: judge_centered_difference(got, expected),
+           "relative_error": lambda part, got, expected: judge_relative_error(got, expected)}
 
 
-SPEC = Spec(parts=tuple(Part(p, c, f"your {c} cell") for p, c in CELL_OF.items()), probes=_probes,
-            judge=_judge, fixed_seed=0)
+def engine_judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Judged:
+    """Per entry / per case credit; a function that raised on some case is an error."""
+    (probe,) = probes
+    flat = from_driver(*results[probe.name])
+    v = _JUDGES[part.name](part.name, flat, from_driver(*expected[probe.name]))
+    errored = v.status == "failed" and any(k.endswith("!error") for k in flat)
+    return Judged(v.score, "error" if errored else v.status, list(v.messages))
+
+
+SPEC = Spec("backprop", [Part(name, grade_id, cell, probe) for name, grade_id, cell, probe in PARTS],
+            engine_probes, engine_judge, seed=0, cell_errors_first=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from nnkit import mistakes
 
 from autograder.assignments.mlp.mistakes import MISTAKES
 
@@ -95,17 +96,7 @@ def _scale_message(label, a, e, n) -> str | None:
     k = float((a * e).sum()) / denom
     if not close(a, k * e):
         return None
-    table = [(-1.0, f"{label} has the wrong sign")]
-    if n and n > 1:
-        table += [(float(n), f"{label} is N times too large (N = batch size): did you forget to average over the batch?"),
-                  (1.0 / n, f"{label} is N times too small (N = batch size): the batch average is taken only once, "
-                            "in the loss; don't divide by N again")]
-    table += [(2.0, f"{label} is 2x too large: did you forget the 1/2?"),
-              (0.5, f"{label} is half what it should be: is there an extra 1/2?")]
-    for factor, message in table:
-        if abs(k - factor) <= 1e-3 * abs(factor):
-            return message
-    return f"{label} is off by a constant factor ({k:.3g}x)"
+    return mistakes.scale(label, k, n)     # the words the student's self-checks use too
 
 
 def _region_message(label, a, e, x) -> str | None:
@@ -131,8 +122,8 @@ def explain_field(probe, field: str, a, e) -> str:
         if (part, field, named) in SHAPE_MISTAKES:
             return SHAPE_MISTAKES[(part, field, named)]
         if a.shape == e.shape[::-1] and a.ndim == 2:
-            return f"{label} is transposed: shape {_name_shape(a.shape, dims)} instead of {_name_shape(e.shape, dims)}"
-        return f"{label} has shape {_name_shape(a.shape, dims)} but should have shape {_name_shape(e.shape, dims)}"
+            return mistakes.transposed(label, _name_shape(a.shape, dims), _name_shape(e.shape, dims))
+        return mistakes.wrong_shape(label, _name_shape(a.shape, dims), _name_shape(e.shape, dims))
     if np.isfinite(e).all() and not np.isfinite(a).all():
         return f"{label} contains nan or inf" + (f": {NONFINITE[part]}" if part in NONFINITE else "")
     for message, wrong in MISTAKES.get(part, []):

@@ -1,4 +1,4 @@
-"""What the `mlp` grader asks: its parts and their probes (points live in the source notebook).
+"""What the `mlp` grader asks: parts, points and probes.
 
 Probe inputs are drawn from a per-run seed, with shapes chosen so that every
 dimension differs from the others (a transposed or unsummed array then has a
@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autograder.assignments.mlp import diagnose, training
-from autograder.engine.spec import Judged, Part, Spec
+from autograder.assignments.mlp import diagnose
+from autograder.engine.grade import Judged, Part, Spec
+from autograder.engine.training import Network, TrainingPart
 
 CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
            "gelu": "GELU", "leaky_relu": "LeakyReLU", "euclidean_loss": "EuclideanLoss",
            "softmax_ce_loss": "SoftmaxCrossEntropyLoss", "hinge_loss": "HingeLoss", "sgd": "SGD"}
+# Cells whose classes the training run builds the network from.
+TRAINING_NEEDS = ("linear", "relu", "softmax_ce_loss", "sgd")
 
 
 @dataclass
@@ -33,16 +36,12 @@ class Probe:
     dims: dict = field(default_factory=dict)      # symbolic names of sizes, e.g. {"N": 4}
     compare: bool = True               # False: judged by rules (init), not against the reference
 
-    @property
-    def cell(self) -> str:             # one solution cell per part, named after it
-        return self.part
+    def as_request(self) -> dict:
+        return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
 
     @property
     def label(self) -> str:
         return CLASSES[self.part]
-
-    def as_request(self) -> dict:
-        return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
 
 
 def _distinct(rng, k: int, low: int, high: int) -> list[int]:
@@ -184,22 +183,33 @@ def quick_probes(seed: int) -> list[Probe]:
     return probes
 
 
-def judge(probes, results, expected, points) -> dict:
-    """All-or-nothing per part: every probe checks the same contract, and a mistake in any
-    of them (forward, backward, an edge case) means the class does not do what the part asks."""
-    judged = {}
-    for part, klass in CLASSES.items():
-        messages = []
-        for probe in (p for p in probes if p.part == part and p.name in results):
-            info, got = results[probe.name]
-            msg = (diagnose.judge_probe(probe, klass, info, got, expected[probe.name][1]) if probe.compare
-                   else diagnose.judge_init(probe, info, got))
-            if msg and msg not in messages:
-                messages.append(msg)
-        judged[part] = Judged(0.0, "failed", messages) if messages else \
-            Judged(points[part], "passed", [f"{klass}: all checks passed"])
-    return judged
+def judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Judged:
+    """All or nothing: every probe of a part checks the same contract."""
+    messages, errored = [], False
+    for probe in probes:
+        info, got = results.get(probe.name, (None, {}))
+        if probe.compare:
+            msg = diagnose.judge_probe(probe, part.label, info, got, expected[probe.name][1])
+        else:
+            msg = diagnose.judge_init(probe, info, got)
+        errored |= info is not None and info.get("status") != "ok"
+        if msg and msg not in messages:
+            messages.append(msg)
+    if not messages:
+        return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
+    return Judged(0.0, "error" if errored else "failed", messages)
 
 
-SPEC = Spec(parts=tuple(Part(p, p, k) for p, k in CLASSES.items()), probes=quick_probes, judge=judge,
-            extra_parts={"training": training.part})
+# The grader's training run (fixed, seeded): batch 100, momentum 0.9, no weight decay, 4 epochs at
+# lr 0.1 then 1 at lr 0.01, the contract's default init_std.  4 epochs at lr 0.1 alone ended anywhere
+# in 96.97-97.62% depending on the seed's disguise of the data (momentum 0.9 keeps the last epoch
+# noisy), too close to the 97% line; the low-lr final epoch settles at 98.02-98.14% over the seeds
+# tried (11, 2024, 5, 987654321; engine/training.py's disguise).
+NETWORK = Network([("Linear", (784, 128), {"init_std": 0.01, "rng": {"seed": 2024}}), ("ReLU", (), {}),
+                   ("Linear", (128, 10), {"init_std": 0.01, "rng": {"seed": 2025}})],
+                  "SoftmaxCrossEntropyLoss", "SGD", [(4, 0.1), (1, 0.01)], {"momentum": 0.9, "weight_decay": 0.0},
+                  batch_size=100, seed=2024)
+
+SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes, judge,
+            training=TrainingPart(Part("training", "training-tests", "training", "training"), TRAINING_NEEDS,
+                                  "mnist", NETWORK, threshold=0.97))

@@ -397,6 +397,17 @@ _shortcut = MLPClassifier(hidden_layer_sizes=(128,), activation="relu")
 # Issue 10, class 2: train with another library inside the sandbox.  The sandbox's own
 # environment has no SciPy or scikit-learn, so the import fails there and the code falls back
 # to nothing: it earns what the wrong code under it earns, and the scan flags the import.
+# Carries the hidden inputs out in its error message: the grader quotes student text only
+# with its numbers masked, and flags the attempt.
+LEAK_INPUTS = '''
+class Sigmoid(Module):
+    def forward(self, x):
+        raise ValueError("hidden input: " + repr(np.asarray(x, dtype=float).ravel()[:20].tolist()))
+
+    def backward(self, grad_out):
+        return grad_out
+'''
+
 OTHER_LIBRARY = '''
 try:
     from scipy.optimize import minimize as _fit
@@ -524,6 +535,10 @@ CASES = [
          "inflating; audit() flags what the honest harness never leaves",
          why="issue 10: a planted link carried student text into the verdict; a crafted .npz made the grader "
              "hold 3.3 GiB; failed attacks raised no flag"),
+    Case("leak-inputs", {S: LEAK_INPUTS}, (S,), ("redacted output",),
+         "engine: student text is quoted with its numbers masked; inputs are per submission (job.untrusted_text, "
+         "verdict.submission_seed)",
+         why="issue 10 class 3: exception messages carried hidden inputs into feedback"),
     Case("detached-daemon", after(S, DAEMON), (S,), ("suspicious: fork", "suspicious: process-control"),
          "sandbox (pid namespace: init kills the namespace)"),
 ]

@@ -1,0 +1,65 @@
+"""The words for the common mistakes of a gradient or an output, in one place.
+
+The self-checks a student runs (``nnkit.gradcheck``, ``nnkit.selfcheck``) and the
+grader's feedback both word a mistake with these functions, so "N times too large",
+"transposed" or "wrong sign" read the same in the notebook and in the grade.
+``what`` names the array (``"dW"``, ``"the loss gradient"``); shapes are passed as
+text so that the grader can name sizes symbolically (``"(N, out)"``).
+"""
+from __future__ import annotations
+
+
+def transposed(what: str, got_shape=None, expected_shape=None) -> str:
+    """A square array that is transposed keeps its shape: then no shapes are given."""
+    if got_shape is None or got_shape == expected_shape:
+        return f"{what} is transposed"
+    return f"{what} is transposed: shape {got_shape} instead of {expected_shape}"
+
+
+def wrong_shape(what: str, got_shape, expected_shape) -> str:
+    return f"{what} has shape {got_shape} but should have shape {expected_shape}"
+
+
+def wrong_sign(what: str) -> str:
+    return f"{what} has the wrong sign"
+
+
+def not_finite(what: str, kind: str = "nan or inf") -> str:
+    return f"{what} contains {kind}"
+
+
+def all_zeros(what: str, reference: str = "the expected one") -> str:
+    return f"{what} is all zeros but {reference} is not"
+
+
+def _batch(n: int | None) -> str:
+    return "N = batch size" + (f" = {n}" if n else "")
+
+
+def n_times_too_large(what: str, n: int | None = None) -> str:
+    return f"{what} is N times too large ({_batch(n)}): did you forget to average over the batch?"
+
+
+def n_times_too_small(what: str, n: int | None = None) -> str:
+    return (f"{what} is N times too small ({_batch(n)}): the batch average is taken only once, "
+            "in the loss; don't divide by N again")
+
+
+def constant_factor(what: str, factor: float) -> str:
+    return f"{what} is off by a constant factor ({factor:.3g}x)"
+
+
+def scale(what: str, factor: float, batch: int | None = None, *, name_batch: bool = False) -> str:
+    """``what`` equals ``factor`` times the right answer: which mistake that is.
+    ``name_batch``: say the batch size's value (the notebook knows it; the grader keeps its inputs secret)."""
+    n = batch if name_batch else None
+    table = [(-1.0, wrong_sign(what))]
+    if batch and batch > 1:
+        table += [(float(batch), n_times_too_large(what, n)), (1.0 / batch, n_times_too_small(what, n)),
+                  (-float(batch), f"{wrong_sign(what)}, and {n_times_too_large('it', n)}")]
+    table += [(2.0, f"{what} is 2x too large: did you forget the 1/2?"),
+              (0.5, f"{what} is half what it should be: is there an extra 1/2?")]
+    for value, message in table:
+        if abs(factor - value) <= 1e-3 * abs(value):
+            return message
+    return constant_factor(what, factor)

@@ -1,0 +1,57 @@
+"""bench/: the variants measure what they say, and the setting is reported (no timings asserted)."""
+import numpy as np
+import pytest
+
+from bench import epoch, machine
+
+
+def _train(model, loss, opt, x, y, batches=5):
+    for idx in np.array_split(np.arange(len(x)), batches):
+        loss.forward(model.forward(x[idx]), y[idx])
+        model.backward(loss.backward())
+        opt.step(model)
+    return model.params()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", list(epoch.OPTIMIZERS))
+def test_skipping_the_first_input_gradient_learns_the_same_weights(dtype, optimizer):
+    """The contract-change variant leaves out only work nobody uses."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((500, 784), dtype=np.float32).astype(dtype), rng.integers(10, size=500)
+    sgd = epoch.OPTIMIZERS[optimizer]
+    full = _train(*epoch._reference(dtype, sgd), x, y)
+    skipped = _train(*epoch._reference(dtype, sgd, input_grad=False), x, y)
+    assert full.keys() == skipped.keys()
+    for key in full:
+        assert full[key].dtype == dtype
+        np.testing.assert_array_equal(skipped[key], full[key])
+
+
+def test_the_variant_really_skips_the_input_gradient():
+    model, loss, _ = epoch._reference(np.float32, {}, input_grad=False)
+    x = np.ones((3, 784), np.float32)
+    loss.forward(model.forward(x), np.array([0, 1, 2]))
+    assert model.backward(loss.backward()) is None
+
+
+def test_the_profile_accounts_for_the_whole_epoch():
+    rng = np.random.default_rng(1)
+    x, y = rng.random((300, 784), dtype=np.float32), rng.integers(10, size=300)
+    rows = epoch.profile(x, y, np.float32)
+    parts = [r["what"].split(": ", 1)[1] for r in rows]
+    for part in ("Linear (784, 128) forward", "Linear (784, 128) backward", "ReLU backward", "SGD step",
+                 "loss forward+backward", "batch gather x[idx]"):
+        assert part in parts
+    assert sum(int(r["share"].rstrip("%")) for r in rows) == pytest.approx(100, abs=len(rows))
+
+
+@pytest.mark.parametrize("env, forced", [({}, False), ({"OPENBLAS_CORETYPE": "Haswell"}, True)])
+def test_the_kernel_and_what_forced_it_are_named(monkeypatch, env, forced):
+    for name in machine.FORCING:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    kernel = machine.numpy_kernel()
+    assert "threads" in kernel and kernel.split()[0] in ("openblas", "mkl", "blis")
+    assert ("forced by OPENBLAS_CORETYPE=Haswell" in kernel) is forced
