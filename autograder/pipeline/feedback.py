@@ -221,7 +221,8 @@ def _nbgrader_preprocessor():
             import nbformat
             info = resources["nbgrader"]
             root = Path(info["db_url"].removeprefix("sqlite:///")).parent
-            page = page_for(Course.at(root), info["student"], info["assignment"])
+            # nbgrader_config.py keeps source/ beside the course folder (repo root: source/ and course/)
+            page = page_for(Course.at(root, root.parent / "source"), info["student"], info["assignment"])
             body = page[page.index("<body>") + len("<body>"):page.index("</body>")]
             nb.cells = [nbformat.v4.new_raw_cell(f"<style>{STYLE}</style>{body}",
                                                  metadata={"raw_mimetype": "text/html"})]
