@@ -10,7 +10,7 @@ SANDBOX_VENV  := .venv-sandbox
 SANDBOX_STAMP := $(SANDBOX_VENV)/.installed
 ASSIGNMENTS := mlp backprop
 
-.PHONY: help venv data generate demo test test-fast bench lab release browser-deps postgres-deps clean
+.PHONY: help venv data generate demo test test-fast lint bench lab release browser-deps postgres-deps clean
 
 help:
 	@echo "make demo       set up, fetch MNIST, generate assignments/ and solutions/, grade example submissions"
@@ -54,6 +54,10 @@ demo: venv data
 	$(PY) -m autograder.pipeline.generate $(ASSIGNMENTS)
 	$(PY) -m autograder demo
 
+# ruff's configuration is in pyproject.toml: the whole tree, notebooks included.
+lint: venv
+	$(VENV)/bin/ruff check .
+
 browser-deps:
 	bash tests/browser/install_chromium.sh
 
@@ -62,10 +66,10 @@ postgres-deps:
 	bash tests/pipeline/install_postgres.sh
 
 # One BLAS thread per process: the grader runs student code in parallel workers.
-test: venv data browser-deps postgres-deps
+test: venv data browser-deps postgres-deps lint
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -ra --durations=15
 
-test-fast: venv data
+test-fast: venv data lint
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q -ra -m "not slow and not browser"
 
 bench: venv data

@@ -40,8 +40,9 @@ import sys  # noqa: E402
 
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
-from autograder.pipeline.feedback import KitFeedback  # noqa: E402
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.pipeline.feedback import KitFeedback  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, KitFeedback, CSSHTMLHeaderPreprocessor]

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
-from autograder.pipeline import flags as F, run
+from autograder.pipeline import flags as F
+from autograder.pipeline import run
 from autograder.pipeline.course import Course
 
 
@@ -34,7 +34,8 @@ def parser() -> argparse.ArgumentParser:
     grading.add_argument("--wall", type=int, default=900, help="seconds per notebook run (default 900)")
     grading.add_argument("--memory", type=size, default=2 * 2**30, help="memory per run (default 2G)")
     grading.add_argument("--output-cap", type=size, default=2 * 2**20, help="notebook output kept (default 2M)")
-    grading.add_argument("--seed", type=int, help="seed of the hidden test inputs (default: the course's own, kept in <course>/grader-seed)")
+    grading.add_argument("--seed", type=int,
+                         help="seed of the hidden test inputs (default: the course's own, kept in <course>/grader-seed)")
     grading.add_argument("--no-verdict", action="store_true", help="in-kernel scores only (skip autograder.engine.verdict)")
     grading.add_argument("--rebuild-gradebook", action="store_true",
                          help="source cells changed after grading: drop this assignment's gradebook submissions, regrade all")

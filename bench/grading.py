@@ -61,6 +61,7 @@ def _grade_all(submissions: Path, workers: int, scheduler: str | None = None, na
 def _on_dask(submissions: Path, workers: int) -> float:
     """grade-all against a cluster of `workers` single-threaded Dask workers on 127.0.0.1."""
     import logging
+
     from distributed import LocalCluster
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                       memory_limit=0, silence_logs=logging.ERROR) as cluster:

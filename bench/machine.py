@@ -18,9 +18,8 @@ def load() -> str:
 
 def numpy_kernel() -> str:
     """The BLAS NumPy runs, e.g. 'openblas 0.3.31 SkylakeX, 2 threads'."""
-    from threadpoolctl import threadpool_info
-
     import numpy  # noqa: F401  (loads its BLAS so threadpoolctl can see it)
+    from threadpoolctl import threadpool_info
 
     blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
     if not blas:

@@ -9,6 +9,7 @@ byte for byte, no process of any submission survives, and no feedback page or
 report contains a line of the hidden tests.  The honest submissions are also
 graded alone, in a course of their own, and must get the same grades.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,12 +23,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from corpus.mlp_adversarial import cases
 
+from autograder.assignments.mlp import spec
 from autograder.cli import main
 from autograder.engine.verdict import graded_parts
-from autograder.assignments.mlp import spec
 from autograder.pipeline.course import ROOT, Course
+from corpus.mlp_adversarial import cases
 
 SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
 ASSIGNMENT = "mlp"
@@ -43,6 +44,7 @@ CASES = {c.name: c for c in cases.CASES}
 def reference_notebook() -> nbformat.NotebookNode:
     """The source notebook as the instructor's solution, hidden tests cut (what a student could hand in)."""
     from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearOutput, ComputeChecksums, LockCells
+
     nb = nbformat.read(SOURCE, as_version=4)
     for pp in (LockCells(), ClearOutput(), ComputeChecksums(), ClearHiddenTests(), ClearMarkScheme()):
         nb, _ = pp.preprocess(nb, {})
@@ -115,6 +117,7 @@ def _grade_all(folder: Path, course: Path) -> None:
 
 def _parts(course: Path, student: str) -> dict[str, float]:
     from autograder.pipeline.autograde import summary
+
     summ = summary(Course.at(course), student, ASSIGNMENT)
     return {p["cell_id"]: p["score"] for p in summ["parts"] if not p["needs_manual_grade"]}
 
@@ -126,10 +129,10 @@ def _rows(course: Path) -> dict[str, dict]:
 
 def _gradebook_dump(course: Path) -> dict:
     import sqlite3
+
     db = sqlite3.connect(f"file:{course / 'gradebook.db'}?mode=ro", uri=True)
     try:
-        return {table: sorted(map(repr, db.execute(f"SELECT * FROM {table}").fetchall()))
-                for table in ("student", "assignment")}
+        return {table: sorted(map(repr, db.execute(f"SELECT * FROM {table}").fetchall())) for table in ("student", "assignment")}
     finally:
         db.close()
 
@@ -139,20 +142,29 @@ N_WEIGHTS = 784 * 128 + 128 + 128 * 10 + 10
 
 def _b64(arrays) -> str:
     import base64
+
     import numpy as np
+
     return base64.b64encode(np.concatenate([np.ravel(a) for a in arrays]).astype(np.float16).tobytes()).decode()
 
 
-FAKE_VALUES = {"COURSE": "/srv/course", "ROOT": str(ROOT), "CACHE": "/tmp/nnkit-grader-0", "LABELS": json.dumps([7] * 10_000),
-               "WEIGHTS": _b64([[0.0] * N_WEIGHTS])}
+FAKE_VALUES = {
+    "COURSE": "/srv/course",
+    "ROOT": str(ROOT),
+    "CACHE": "/tmp/nnkit-grader-0",
+    "LABELS": json.dumps([7] * 10_000),
+    "WEIGHTS": _b64([[0.0] * N_WEIGHTS]),
+}
 
 
 def pretrained_weights() -> str:
     """A 784-128-10 ReLU network trained here with the source notebook's own solution (trusted code),
     as a student could bring one from elsewhere; float16, base64."""
     import numpy as np
+
     import nnkit
     from autograder.engine.extract import extract
+
     ns: dict = {"__name__": "pretrained"}
     for cell in extract(SOURCE, SOURCE).program():
         if cell["id"] in ("setup", "linear", "relu", "softmax_ce_loss", "sgd"):
@@ -169,8 +181,13 @@ def pretrained_weights() -> str:
             opt.step(model)
     params = [layers[0].W, layers[0].b, layers[2].W, layers[2].b]
     from autograder.engine import training
-    acc = training.accuracy(spec.SPEC.training, SOURCE, {k: np.asarray(v, dtype=np.float16).astype(np.float64)
-                            for k, v in zip(("0.W", "0.b", "2.W", "2.b"), params)}, None)   # plain MNIST
+
+    acc = training.accuracy(
+        spec.SPEC.training,
+        SOURCE,
+        {k: np.asarray(v, dtype=np.float16).astype(np.float64) for k, v in zip(("0.W", "0.b", "2.W", "2.b"), params)},
+        None,
+    )  # plain MNIST
     assert acc >= 0.972, f"the stand-in pretrained network only reaches {acc:.2%}"
     return _b64(params)
 
@@ -180,6 +197,7 @@ def test_scan_flags_each_attack(name):
     """The static scan alone (no run): every suspicious flag a case expects, none on honest work.
     Not slow, so a scan regression shows up without the pipeline run."""
     from autograder.isolation import scan
+
     case = CASES[name]
     found = scan.flags(scan.scan_notebook(json.loads(build(case.cells, case.add, FAKE_VALUES)), ASSIGNMENT))
     assert {f for f in case.flags if f.startswith("suspicious")} <= set(found), found
@@ -188,6 +206,7 @@ def test_scan_flags_each_attack(name):
 @pytest.mark.parametrize("name", sorted(cases.HONEST))
 def test_scan_quiet_on_honest(name):
     from autograder.isolation import scan
+
     found = scan.flags(scan.scan_notebook(json.loads(build(cases.HONEST[name][0], [], FAKE_VALUES)), ASSIGNMENT))
     assert found == []
 
@@ -195,6 +214,7 @@ def test_scan_quiet_on_honest(name):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     from autograder.engine import training
+
     tmp = tmp_path_factory.mktemp("adversarial")
     # The grader's shared train-split cache lives in this run's own folder: the write-outside
     # attack aims at it, and a broken sandbox must not poison the machine's real cache.
@@ -206,9 +226,15 @@ def graded(tmp_path_factory):
     for folder in (course, tmp / "alone-course"):
         training.train_files(Course.at(folder).grader_seed(), spec.SPEC.training.data)
     import nnkit
+
     labels = nnkit.load_mnist()["test"][1]
-    values = {"COURSE": str(course), "ROOT": str(ROOT), "CACHE": str(cache),
-              "LABELS": json.dumps([int(v) for v in labels]), "WEIGHTS": pretrained_weights()}
+    values = {
+        "COURSE": str(course),
+        "ROOT": str(ROOT),
+        "CACHE": str(cache),
+        "LABELS": json.dumps([int(v) for v in labels]),
+        "WEIGHTS": pretrained_weights(),
+    }
 
     handins = tmp / "handins"
     originals = {}
@@ -223,6 +249,7 @@ def graded(tmp_path_factory):
 
     # A row that no submission of this run may touch.
     from nbgrader.api import Gradebook
+
     with Gradebook(Course.at(course).db_url) as gb:
         gb.update_or_create_student("bystander", first_name="Grace", last_name="Hopper", email="gh@example.org")
     cache_before = _tree(cache)
@@ -232,7 +259,7 @@ def graded(tmp_path_factory):
         _grade_all(handins, course)
         seconds = time.monotonic() - started
         survivors = our_processes(str(tmp)) + our_processes(f"sleep {cases.DAEMON_MARKER}")
-        for pid, _ in survivors:          # ours: started by this test's submissions
+        for pid, _ in survivors:  # ours: started by this test's submissions
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -250,9 +277,17 @@ def graded(tmp_path_factory):
         else:
             os.environ["NNKIT_GRADER_CACHE"] = old_cache
     print(f"\nadversarial grade-all: {len(originals)} submissions in {seconds:.0f} s")
-    return {"tmp": tmp, "course": course, "rows": _rows(course), "originals": originals, "seconds": seconds,
-            "survivors": survivors, "cache": cache, "cache_before": cache_before,
-            "alone": tmp / "alone-course"}
+    return {
+        "tmp": tmp,
+        "course": course,
+        "rows": _rows(course),
+        "originals": originals,
+        "seconds": seconds,
+        "survivors": survivors,
+        "cache": cache,
+        "cache_before": cache_before,
+        "alone": tmp / "alone-course",
+    }
 
 
 def _expected_parts(zero) -> dict[str, float]:
@@ -287,8 +322,11 @@ def test_honest_submissions_grade_as_when_alone(graded):
         assert together == _expected_parts(zero), student
         assert together == _parts(graded["alone"], student), student
         flags = set(graded["rows"][student]["flags"])
-        assert not {f for f in flags if f.startswith(("suspicious", "review", "grader error", "timeout",
-                                                             "memory", "kernel died", "cells restored"))}, flags
+        assert not {
+            f
+            for f in flags
+            if f.startswith(("suspicious", "review", "grader error", "timeout", "memory", "kernel died", "cells restored"))
+        }, flags
 
 
 @slow
@@ -350,7 +388,7 @@ def test_feedback_and_reports_never_show_hidden_tests(graded):
 @slow
 def test_leaked_inputs_are_masked_in_feedback(graded):
     page = next((graded["course"] / "feedback" / "leak-inputs").rglob("feedback.html")).read_text()
-    assert "hidden input:" in page                        # the message is there, its numbers are not
+    assert "hidden input:" in page  # the message is there, its numbers are not
     assert not re.search(r"\d\.\d{5,}", page), re.findall(r".{40}\d\.\d{5,}.{10}", page)[:3]
 
 
@@ -368,7 +406,7 @@ def test_failed_verdict_never_falls_back_to_in_kernel_scores(tmp_path, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("the verdict fails for this test")
 
-    monkeypatch.setattr(verdict, "grade_notebook", broken)   # the workers are forked: they see it
+    monkeypatch.setattr(verdict, "grade_notebook", broken)  # the workers are forked: they see it
     case = CASES["input-transformer"]
     folder = tmp_path / "handins" / "input-transformer" / ASSIGNMENT
     folder.mkdir(parents=True)
@@ -376,4 +414,6 @@ def test_failed_verdict_never_falls_back_to_in_kernel_scores(tmp_path, monkeypat
     _grade_all(tmp_path / "handins", tmp_path / "course")
     row = _rows(tmp_path / "course")["input-transformer"]
     assert "grader error" in row["flags"], row
-    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(tuple(p for p, _, _ in graded_parts(ASSIGNMENT))), row
+    assert _parts(tmp_path / "course", "input-transformer") == _expected_parts(
+        tuple(p for p, _, _ in graded_parts(ASSIGNMENT))
+    ), row

@@ -16,8 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.engine.verdict import graded_parts
-from autograder.engine.verdict import grade_notebook
+from autograder.engine.verdict import grade_notebook, graded_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*ROOT.glob("source/*/*.ipynb"), *ROOT.glob("tests/fixtures/source/*/*.ipynb")])

@@ -13,11 +13,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from corpus.backprop import cases
 
-from autograder.assignments.backprop import spec
-from autograder.engine.verdict import graded_parts
-from autograder.engine.verdict import grade_notebook
+from autograder.engine.verdict import grade_notebook, graded_parts
+from corpus.backprop import cases
 
 PARTS = graded_parts("backprop")
 

@@ -10,7 +10,6 @@ never contain and that committed notebooks carry no outputs.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import nbformat

@@ -6,6 +6,7 @@ driver, diagnosis and the training run.  Grading all cases takes minutes, so
 they are graded once per session in a process pool (or one by one on a
 pytest-xdist worker) and marked slow.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,20 +15,20 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from corpus.mlp import cases
 
 from autograder.assignments.mlp import spec
+from autograder.engine.verdict import grade_notebook, graded_parts
 from autograder.isolation.sandbox import Limits
-from autograder.engine.verdict import graded_parts
-from autograder.engine.verdict import grade_notebook
+from corpus.mlp import cases
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus" / "mlp"
-SEED = 12345                     # the probes are random; the corpus pins one draw
+SEED = 12345  # the probes are random; the corpus pins one draw
 # The quick run gets 10 s of CPU instead of its default 20 so the hanging case costs less
 # (the reference needs ~1 s); training keeps its default limits.
-LIMITS = {"quick": Limits(wall_seconds=30, cpu_seconds=10, memory_bytes=2 << 30, file_bytes=32 << 20,
-                          nproc=64, output_bytes=1 << 20)}
+LIMITS = {
+    "quick": Limits(wall_seconds=30, cpu_seconds=10, memory_bytes=2 << 30, file_bytes=32 << 20, nproc=64, output_bytes=1 << 20)
+}
 
 
 WRONG = {c.name: c for c in cases.WRONG}
@@ -35,7 +36,7 @@ VALID = {c.name: c for c in cases.VALID}
 
 
 SOURCE = ROOT / "source" / "mlp" / "mlp.ipynb"
-STUDENT_COPY = ROOT / "assignments" / "mlp" / "mlp.ipynb"   # as released, untouched
+STUDENT_COPY = ROOT / "assignments" / "mlp" / "mlp.ipynb"  # as released, untouched
 
 
 def build(source: Path, cells: dict | None, out: Path) -> Path:
@@ -64,17 +65,17 @@ def verdicts(tmp_path_factory):
     """name -> Verdict for every case, the reference and the untouched student copy."""
     tmp = tmp_path_factory.mktemp("mlp-corpus")
     source = SOURCE
-    jobs = [("reference", build(source, None, tmp / "reference.ipynb"), source),
-            ("student_copy", STUDENT_COPY, source)]
+    jobs = [("reference", build(source, None, tmp / "reference.ipynb"), source), ("student_copy", STUDENT_COPY, source)]
     for name, case in {**WRONG, **VALID}.items():
         jobs.append((name, build(source, case.cells, tmp / f"{name}.ipynb"), source))
-    if os.environ.get("PYTEST_XDIST_WORKER"):     # xdist spreads the tests: grade on demand
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # xdist spreads the tests: grade on demand
         lazy = {job[0]: job for job in jobs}
 
         class OnDemand(dict):
             def __missing__(self, key):
                 self[key] = _grade(lazy[key])[1]
                 return self[key]
+
         return OnDemand()
     with ProcessPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         return dict(pool.map(_grade, jobs))
@@ -87,7 +88,9 @@ def _scores(verdict) -> dict:
 @pytest.mark.slow
 def test_reference_gets_full_marks(verdicts):
     v = verdicts["reference"]
-    assert v.score == v.max_score == sum(pts for *_, pts in graded_parts("mlp")), [(p.part, p.messages) for p in v.parts if p.score < p.max_score]
+    assert v.score == v.max_score == sum(pts for *_, pts in graded_parts("mlp")), [
+        (p.part, p.messages) for p in v.parts if p.score < p.max_score
+    ]
 
 
 @pytest.mark.slow
@@ -124,4 +127,4 @@ def test_valid_submission_gets_full_marks(verdicts, name):
 
 def test_corpus_is_big_enough():
     assert len(WRONG) >= 30 and len(VALID) >= 8
-    assert set(spec.CLASSES) <= {c.loses[0] for c in WRONG.values()}     # every part has its mistakes
+    assert set(spec.CLASSES) <= {c.loses[0] for c in WRONG.values()}  # every part has its mistakes

@@ -24,17 +24,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 import numpy as np
 
 from autograder.engine import training as T
-from autograder.engine.training import TrainingPart
 from autograder.engine.job import REDACTED, Job, _expected, _save_arrays, _status_of
 from autograder.engine.outcome import Context, PartVerdict
+from autograder.engine.training import TrainingPart
 from autograder.isolation import results as safe_results
 
 NO_RESULT = "the grading run stopped before it finished"

@@ -13,7 +13,8 @@ import numpy as np
 
 from autograder.engine.extract import extract
 from autograder.isolation import results as safe_results
-from autograder.isolation.sandbox import Limits, run as sandbox_run
+from autograder.isolation.sandbox import Limits
+from autograder.isolation.sandbox import run as sandbox_run
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parents[1] / "sandboxed" / "driver.py"

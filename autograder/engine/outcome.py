@@ -47,7 +47,7 @@ class Verdict:
         return json.dumps(dataclasses.asdict(self), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "Verdict":
+    def from_json(cls, text: str) -> Verdict:
         data = json.loads(text)
         data["parts"] = [PartVerdict(**p) for p in data["parts"]]
         return cls(**data)

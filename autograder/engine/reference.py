@@ -23,7 +23,7 @@ def _is_reference_cell(cell) -> bool:
     return cell.cell_type == "code" and (meta.get("solution") or cell.get("id") == "setup")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_namespace(assignment: str) -> dict:
     """Execute the source notebook's setup and solution cells; return their globals."""
     nb = nbformat.read(source_notebook(assignment), as_version=4)

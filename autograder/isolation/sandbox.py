@@ -172,7 +172,7 @@ def _probe(argv: list[str], **kwargs) -> tuple[bool, str]:
     return done.returncode == 0, (message[-1] if message else f"exit {done.returncode}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def capabilities() -> dict:
     """What this host lets the sandbox do, probed once per process: name -> bool."""
     caps: dict[str, bool] = {}

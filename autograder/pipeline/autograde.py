@@ -88,8 +88,13 @@ def resources(course: Course, student: str, assignment: str, notebook: str) -> d
 
 
 def sanitize(course: Course, student: str, assignment: str, notebook: str) -> nbformat.NotebookNode:
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
-                                        OverwriteKernelspec)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteCells,
+        OverwriteKernelspec,
+    )
     nb = nbformat.read(course.submitted(student, assignment) / f"{notebook}.ipynb", as_version=4)
     res = resources(course, student, assignment, notebook)
     for pp in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(), CheckCellMetadata()):
@@ -209,7 +214,13 @@ def run_flags(out: dict, nb) -> list[str]:
 
 def save(course: Course, student: str, assignment: str, notebook: str, sanitized, out: dict, jobdir: Path):
     """nbgrader's post-execution steps on the merged notebook; writes gradebook and autograded/."""
-    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
     executed = None
     path = jobdir / "executed.ipynb"
     if path.exists():
@@ -371,7 +382,7 @@ def utc(ts) -> dt.datetime | None:
     if ts is None:
         return None
     ts = dt.datetime.fromisoformat(ts) if isinstance(ts, str) else ts
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 def settings_dict(settings: Settings) -> dict:
@@ -388,6 +399,7 @@ def register(course: Course, assignment: str, rebuild: bool):
     with them; the archive is untouched) and everything is graded afresh.
     """
     from nbgrader.api import Gradebook
+
     from autograder.pipeline.check import release_notebooks
     try:
         return release_notebooks(course, assignment, register=True)
@@ -397,7 +409,7 @@ def register(course: Course, assignment: str, rebuild: bool):
         if not rebuild:
             raise SystemExit(f"{assignment}: the source notebook's cells changed after submissions were graded, "
                              "and nbgrader cannot update the gradebook in place. Rerun with --rebuild-gradebook "
-                             "to regrade everyone from the archive (manual grades of this assignment are lost).")
+                             "to regrade everyone from the archive (manual grades of this assignment are lost).") from exc
     with Gradebook(course.db_url) as gb:
         for sub in list(gb.find_assignment(assignment).submissions):
             gb.remove_submission(assignment, sub.student.id)
@@ -439,7 +451,8 @@ def autograde(course: Course, assignment: str, settings: Settings, progress: boo
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
     from tqdm import tqdm
-    from autograder.pipeline.check import check, release_notebooks
+
+    from autograder.pipeline.check import check
     from autograder.pipeline.collect import current
     from autograder.pipeline.workers import executor
 

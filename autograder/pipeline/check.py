@@ -12,7 +12,6 @@ import difflib
 import json
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -21,7 +20,6 @@ from nbformat import NotebookNode
 from autograder.pipeline import flags as F
 from autograder.pipeline.collect import archived_path, current
 from autograder.pipeline.course import Course, read_json, write_json
-
 
 # A notebook is parsed by the trusted grader: bound it before parsing, so that no file
 # (a 100 MB notebook, a million cells, JSON nested 100,000 deep) can hold the grader's
@@ -61,8 +59,16 @@ def release_notebooks(course: Course, assignment: str, register: bool = False) -
     process does that.
     """
     from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
-                                        ClearSolutions, ComputeChecksums, LockCells, SaveCells)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+        SaveCells,
+    )
     if register:
         with Gradebook(course.db_url) as gb:
             gb.update_or_create_assignment(assignment)
@@ -313,7 +319,7 @@ def check(course: Course, student: str, assignment: str, releases: dict[str, Not
         dest.mkdir(parents=True, exist_ok=True)
         nbformat.write(fixed, dest / f"{name}.ipynb")
         result.notebooks[name] = {"status": status, "file": fname, "restored": restored}
-    for fname, (nb, why) in sorted(notebooks.items()):
+    for fname, (_nb, _why) in sorted(notebooks.items()):
         if fname not in chosen.values() and fname[:-6] not in releases:
             result.extra.append(fname)
             result.flags.append(F.EXTRA_NOTEBOOK)

@@ -75,7 +75,7 @@ def sha256(data: bytes) -> str:
 
 
 def _utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.fromtimestamp(ts, dt.UTC).replace(microsecond=0)
 
 
 def safe_member(name: str) -> PurePosixPath | None:
@@ -92,7 +92,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     with archive.open(info) as fh:
         data = fh.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise ValueError("larger than %d bytes" % MAX_FILE_BYTES)
+        raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
     return data
 
 
@@ -102,7 +102,7 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 
 def _zip_time(info: zipfile.ZipInfo) -> dt.datetime:
     # Zip entries carry a naive time; LMS exports write the submission time, taken as UTC.
-    return dt.datetime(*info.date_time, tzinfo=dt.timezone.utc)
+    return dt.datetime(*info.date_time, tzinfo=dt.UTC)
 
 
 def read_zip(path: Path, result: CollectResult) -> list[Incoming]:
@@ -163,7 +163,7 @@ def read_folder(root: Path, assignment: str | None, result: CollectResult) -> di
                     result.rejected.append((str(path), "not a regular file"))
                     continue
                 if path.stat().st_size > MAX_FILE_BYTES:
-                    result.rejected.append((str(path), "larger than %d bytes" % MAX_FILE_BYTES))
+                    result.rejected.append((str(path), f"larger than {MAX_FILE_BYTES} bytes"))
                     continue
                 found.setdefault(assignment_dir.name, []).append(
                     Incoming(student_id(student_dir.name), rel, path.read_bytes(), str(path),
@@ -244,7 +244,7 @@ def store(course: Course, assignment: str, student: str, items: list[Incoming], 
     manifest.update(lms_id=first.lms_id or manifest.get("lms_id", ""), identity=first.identity,
                     full_name=first.full_name or manifest.get("full_name", ""))
     manifest["submissions"].append({
-        "received": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "received": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "submitted_at": submitted_at.isoformat(),
         "late_marker": any(it.late_marker for it in items),
         "duplicate_names": len({PurePosixPath(it.name).name for it in items}) < len(items),

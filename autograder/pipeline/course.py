@@ -23,7 +23,7 @@ class Course:
 
     @classmethod
     def at(cls, root: str | os.PathLike | None = None, source: str | os.PathLike | None = None,
-           db_url: str | None = None) -> "Course":
+           db_url: str | None = None) -> Course:
         _tools_on_path()
         root = Path(root or ROOT / "course").resolve()
         course = cls(root, Path(source or ROOT / "source").resolve(), _driver(db_url or _configured_db_url(root)))

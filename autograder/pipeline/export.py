@@ -34,7 +34,7 @@ class LatePolicy:
 
     @classmethod
     def parse(cls, due: str | None, policy: str | None, cap: float | None = None, grace: float | None = None,
-              config: dict | None = None) -> "LatePolicy":
+              config: dict | None = None) -> LatePolicy:
         config = config or {}
         due = due or config.get("due")
         policy = policy or config.get("policy") or "none"
@@ -66,7 +66,7 @@ class LatePolicy:
 def parse_time(text: str) -> dt.datetime:
     """ISO date/time; without a zone it is UTC."""
     value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def config_policy() -> dict:
@@ -89,7 +89,7 @@ def apply_policy(course: Course, assignment: str, policy: LatePolicy, states: di
     rows = {}
     with Gradebook(course.db_url) as gb:
         if policy.due is not None:
-            gb.update_or_create_assignment(assignment, duedate=policy.due.astimezone(dt.timezone.utc).replace(tzinfo=None))
+            gb.update_or_create_assignment(assignment, duedate=policy.due.astimezone(dt.UTC).replace(tzinfo=None))
         for student, state in states.items():
             try:
                 sub = gb.find_submission(assignment, student)

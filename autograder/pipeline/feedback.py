@@ -57,7 +57,7 @@ def source_cells(course: Course, assignment: str) -> dict[str, dict]:
     shared = {}
     for info in out.values():
         shared[info["context"]] = shared.get(info["context"], 0) + 1
-    for gid, info in out.items():
+    for _gid, info in out.items():
         if not info["context"]:
             info["title"] = info["own"]
         elif shared[info["context"]] > 1:
@@ -190,10 +190,11 @@ def write(course: Course, states: dict[str, dict], rows: list[dict]) -> list[Pat
 
 def page_for(course: Course, student: str, assignment: str) -> str:
     """The kit's feedback page for one student, as `feedback` would write it now."""
+    from nbgrader.api import MissingEntry
+
     from autograder.pipeline import report
     from autograder.pipeline.course import read_json
     from autograder.pipeline.export import LatePolicy, apply_policy, config_policy
-    from nbgrader.api import MissingEntry
     state = read_json(course.state_file(student, assignment)) or {"flags": []}
     states = {student: state}
     lateness = apply_policy(course, assignment, LatePolicy.parse(None, None, config=config_policy()), states)

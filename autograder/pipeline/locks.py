@@ -21,7 +21,7 @@ def _flock(path, mode: int, busy: str):
         fcntl.flock(handle, mode | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise SystemExit(busy)
+        raise SystemExit(busy) from None
     return handle
 
 

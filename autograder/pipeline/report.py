@@ -61,7 +61,7 @@ def legend(rows: list[dict]) -> str:
 
 
 def write(course: Course, rows: list[dict], run_id: str | None = None) -> tuple[Path, Path]:
-    run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_id = run_id or dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     course.reports.mkdir(parents=True, exist_ok=True)
     base, n = course.reports / run_id, 1
     while base.with_suffix(".json").exists():

@@ -83,7 +83,8 @@ def grade_all(*, course=None, source=None, db_url=None, inputs=(), assignment: s
     autograde, write feedback, export and report one assignment of ``course``.
 
     ``course`` / ``source`` / ``db_url``: a Course, or the course folder, the folder of source/<id>/
-    notebooks and the gradebook (defaults ./course, ./source and <course>/gradebook.db).  ``settings``: autograde.Settings (defaults).
+    notebooks and the gradebook (defaults ./course, ./source and <course>/gradebook.db).
+    ``settings``: autograde.Settings (defaults).
     ``policy``: export.LatePolicy (default: nbgrader_config.py's, else none).  ``out``: folder for
     the CSVs (default the course folder).  ``students``: only these."""
     from autograder.pipeline import locks, similarity

@@ -106,6 +106,7 @@ def _page(detector, path_of: dict[str, str], shown: list[Pair]) -> None:
     """copydetect's page for the pairs shown (the CSV has them all): its comparison fills the
     matrices its report reads, for these pairs only."""
     import warnings
+
     import numpy as np
     from copydetect.detector import compare_files
     index = {path: i for i, path in enumerate(detector.test_files)}

@@ -276,7 +276,7 @@ def _copy_file(name, sfd, dfd, mode):
 
 def _clear(top):
     """Empty the real job folder (only the grader's own files are there: the command never saw it)."""
-    for rel, dirs, names, fd in os.fwalk(dir_fd=top, topdown=False):
+    for _rel, dirs, names, fd in os.fwalk(dir_fd=top, topdown=False):
         for name in names:
             os.unlink(name, dir_fd=fd)
         for name in dirs:
@@ -394,7 +394,7 @@ def main():
         except InterruptedError:
             continue
         except ChildProcessError:
-            raise SystemExit("sandbox_init: lost the command's process")
+            raise SystemExit("sandbox_init: lost the command's process") from None
         if pid == child:
             break
     report = {

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from test_notebooks_in_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, ROOT, VENV_BIN, _free_port, _lab_settings
 
 pytestmark = pytest.mark.browser
@@ -81,7 +80,7 @@ def course(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (base / "server.log").read_text())
+                    raise RuntimeError("JupyterLab did not start:\n" + (base / "server.log").read_text()) from None
                 time.sleep(0.5)
         yield {"url": url, "token": token, "root": root, "log": base / "server.log"}
     finally:

@@ -107,7 +107,7 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (base / "server.log").read_text())
+                    raise RuntimeError("JupyterLab did not start:\n" + (base / "server.log").read_text()) from None
                 time.sleep(0.5)
         yield {"url": url, "token": token, "root": root, "log": base / "server.log"}
     finally:

@@ -68,7 +68,7 @@ def test_mnist_dir_is_read_and_never_written(synthetic, isolated, monkeypatch, g
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     monkeypatch.setenv("MNIST_DIR", str(folder))
     d = data.load_mnist(n_validation=2)
-    (xt, yt), (xv, yv), (xs, ys) = d["train"], d["validation"], d["test"]
+    (xt, yt), (xv, _), (xs, ys) = d["train"], d["validation"], d["test"]
     assert xt.shape == (N_TRAIN - 2, 784) and xv.shape == (2, 784) and xs.shape == (N_TEST, 784)
     assert xt.dtype == np.float32 and yt.dtype == np.int64
     images = arrays["train-images-idx3-ubyte"].reshape(-1, 784) / 255

@@ -1,8 +1,8 @@
 """nnkit.gradcheck: numerical gradients, reports, and the diagnosis of typical mistakes."""
+import nnkit_toys as toys
 import numpy as np
 import pytest
 
-import nnkit_toys as toys
 from nnkit import Sequential
 from nnkit import gradcheck as gc
 

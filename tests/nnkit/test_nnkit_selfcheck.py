@@ -1,8 +1,9 @@
 """nnkit.selfcheck: what a student sees — ✓ lines, or one ✗ line that is also the assertion."""
+
+import nnkit_toys as toys
 import numpy as np
 import pytest
 
-import nnkit_toys as toys
 from nnkit import selfcheck
 
 
@@ -59,7 +60,12 @@ def test_check_layer_leaves_parameters_alone():
 LOSSES = [
     ("correct", toys.ToySoftmaxCE, {}, None),
     ("correct-wide", toys.ToySoftmaxCE(), {"n": 32, "classes": 10, "seed": 3}, None),
-    ("no-mean-gradient", toys.SoftmaxCENoMean, {}, "dscores is N times too large (N = batch size = 8): did you forget to average over the batch?"),
+    (
+        "no-mean-gradient",
+        toys.SoftmaxCENoMean,
+        {},
+        "dscores is N times too large (N = batch size = 8): did you forget to average over the batch?",
+    ),
     ("sum-loss", toys.SoftmaxCESumLoss, {}, "repeating the batch twice changed the loss"),
     ("per-sample", toys.SoftmaxCEPerSample, {}, "returned an array of shape (8,) — it must return one number"),
     ("unstable", toys.SoftmaxCEUnstable, {}, "scores of size 1e4 give a NaN/inf loss or gradient"),

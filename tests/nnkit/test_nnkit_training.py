@@ -1,9 +1,9 @@
 """nnkit.training: train / evaluate / predict and History, with toy layers."""
+import nnkit_toys as toys
 import numpy as np
 import pytest
 
 import nnkit
-import nnkit_toys as toys
 from nnkit import Sequential, training
 
 

@@ -1,12 +1,12 @@
 """nnkit.viz headless: never blocks, always returns figures, quickly."""
 
 import matplotlib
+import nnkit_toys as toys
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 import nnkit
-import nnkit_toys as toys
 from nnkit import training, viz
 
 

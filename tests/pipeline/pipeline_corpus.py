@@ -7,8 +7,6 @@ show for each student; the tests compare against it.
 from __future__ import annotations
 
 import copy
-import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -56,7 +54,14 @@ CASES: dict[str, tuple[float, set[str], set[str]]] = {
 
 def release() -> nbformat.NotebookNode:
     """The student copy, made by nbgrader's generate steps (no gradebook needed)."""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
+    from nbgrader.preprocessors import (
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+    )
     nb = nbformat.read(FIXTURE_SOURCE / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     for pp in (LockCells(), ClearSolutions(), ClearOutput(), ComputeChecksums(), ClearHiddenTests(), ClearMarkScheme(),
                ComputeChecksums()):

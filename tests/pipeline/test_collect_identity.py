@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import zipfile
 
+import pipeline_corpus as corpus
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.pipeline.collect import IdentityCollision, collect
 from autograder.pipeline.course import Course
 

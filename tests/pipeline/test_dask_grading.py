@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import pipeline_corpus as corpus
 import psutil
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.cli import main
 from autograder.pipeline.course import ROOT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 import nbformat
-
 import pipeline_corpus as corpus
+
 from autograder.pipeline.autograde import for_formgrader
 
 MODEL = "### BEGIN SOLUTION\n*Model answer.* (-x)(-x) = x x.\n\n*Rubric (2).* 2: the sign rule.\n### END SOLUTION"

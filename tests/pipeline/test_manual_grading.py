@@ -11,9 +11,9 @@ import html
 import re
 import shutil
 
+import pipeline_corpus as corpus
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.cli import main
 from autograder.pipeline.course import Course, write_json
 
@@ -23,6 +23,7 @@ STUDENT = "ann"
 @pytest.fixture
 def course(tmp_path):
     from nbgrader.api import Gradebook
+
     from autograder.pipeline.autograde import register
     source = tmp_path / "source"
     shutil.copytree(corpus.FIXTURE_SOURCE, source)
@@ -134,6 +135,7 @@ def test_formgraders_generate_feedback_gives_the_kits_page_without_hidden_tests(
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
+
     from autograder.pipeline.course import ROOT
     repo = PyFileConfigLoader("nbgrader_config.py", str(ROOT)).load_config()
     assert repo.Exchange.root.startswith(str(ROOT / "course"))  # formgrader's "exchange missing" warning

@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 import nbformat
+import pipeline_corpus as corpus
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.pipeline import check
 
 ROOT = Path(check.__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from autograder.pipeline import demo
 from autograder.cli import main
 from autograder.engine.verdict import graded_parts
+from autograder.pipeline import demo
 from autograder.pipeline.course import Course
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,9 @@ import json
 import os
 import stat
 
+import pipeline_corpus as corpus
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.cli import main
 from autograder.pipeline.course import Course
 
@@ -131,6 +131,7 @@ def test_late_policy_applied_in_lms_csv(graded, tmp_path):
 ])
 def test_verdict_scores_win_and_disagreement_is_flagged(graded, tmp_path, verdict_scores, expected_flags, total):
     import shutil
+
     from autograder.pipeline.autograde import apply_verdict, summary
     course = Course.at(tmp_path / "course", corpus.FIXTURE_SOURCE)
     shutil.copy(graded["course"] / "gradebook.db", course.root / "gradebook.db")

@@ -3,22 +3,21 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import json
 import zipfile
 from pathlib import PurePosixPath
 
 import nbformat
+import pipeline_corpus as corpus
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.pipeline import flags as F
 from autograder.pipeline.check import read_notebook, repair
 from autograder.pipeline.collect import CollectResult, _identify, collect, read_zip, safe_member
-from autograder.pipeline.export import LatePolicy
 from autograder.pipeline.course import Course
+from autograder.pipeline.export import LatePolicy
 
-WHEN = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
+WHEN = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize("member, student, name, lms_id, late", [
@@ -165,7 +164,7 @@ LATE_CASES = [
 @pytest.mark.parametrize("policy, cap, submitted, marker, late, penalty", LATE_CASES)
 def test_late_policy(policy, cap, submitted, marker, late, penalty):
     rule = LatePolicy.parse(DUE, policy, cap)
-    when = dt.datetime.fromisoformat(submitted).replace(tzinfo=dt.timezone.utc)
+    when = dt.datetime.fromisoformat(submitted).replace(tzinfo=dt.UTC)
     assert rule.lateness(when, marker)[0] == late
     assert rule.penalty(80.0, 100.0, when, marker) == pytest.approx(penalty)
 
@@ -201,7 +200,9 @@ def test_verdict_flags_are_translated(verdict_flag, ours):
 
 def test_changed_source_cells_need_an_explicit_gradebook_rebuild(tmp_path):
     import shutil
+
     from nbgrader.api import Gradebook
+
     from autograder.pipeline.autograde import register
     source = tmp_path / "source"
     shutil.copytree(corpus.FIXTURE_SOURCE, source)

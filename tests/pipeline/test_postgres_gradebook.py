@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import pipeline_corpus as corpus
 import pytest
 
-import pipeline_corpus as corpus
 from autograder.pipeline.course import ROOT
 
 pytestmark = pytest.mark.slow

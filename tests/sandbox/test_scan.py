@@ -4,9 +4,9 @@ import textwrap
 
 import nbformat
 import pytest
-from corpus.mlp import cases, solutions
 
 from autograder.isolation import scan
+from corpus.mlp import cases, solutions
 
 REPO = scan.REPO_ROOT
 

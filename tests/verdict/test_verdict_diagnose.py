@@ -1,4 +1,5 @@
 """diagnose.py on synthetic arrays: each mistake is named, every correct variant passes."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,7 @@ rng = np.random.default_rng(0)
 N, IN, OUT = 4, 7, 5
 X, G = rng.normal(size=(N, IN)), rng.normal(size=(N, OUT))
 W, B = rng.normal(size=(IN, OUT)), rng.normal(size=OUT)
-LINEAR = Probe("linear.fb", "linear", "module", {}, {}, {"x": X, "g": G, "W": W, "b": B},
-               {"N": N, "in": IN, "out": OUT})
+LINEAR = Probe("linear.fb", "linear", "module", {}, {}, {"x": X, "g": G, "W": W, "b": B}, {"N": N, "in": IN, "out": OUT})
 LINEAR_REF = {"y1": X @ W + B, "dx": G @ W.T, "grad.W": X.T @ G, "grad.b": G.sum(0)}
 
 XA = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0], [1.5, 0.0, -1.0, 2.0, -3.0]])
@@ -31,8 +31,8 @@ def sig(x):
 
 def gelu_parts(x):
     c = math.sqrt(2 / math.pi)
-    t = np.tanh(c * (x + 0.044715 * x ** 3))
-    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * c * (1 + 3 * 0.044715 * x ** 2)
+    t = np.tanh(c * (x + 0.044715 * x**3))
+    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * c * (1 + 3 * 0.044715 * x**2)
 
 
 S = rng.normal(scale=3, size=(N, OUT))
@@ -61,19 +61,42 @@ MISTAKES = [
     (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.W": X.T @ G / N}, "N times too small"),
     (LINEAR, LINEAR_REF, {**LINEAR_REF, "dx": -(G @ W.T)}, "wrong sign"),
     (LINEAR, LINEAR_REF, {**LINEAR_REF, "y1": X @ W}, "wrong"),
-    (act("relu"), {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)}, {"y0": np.maximum(XA, 0), "dx": GA * (XA >= 0)}, "exactly x = 0"),
-    (act("relu"), {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)}, {"y0": np.maximum(XA, 0), "dx": GA * np.maximum(XA, 0)}, "where x > 0"),
+    (
+        act("relu"),
+        {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)},
+        {"y0": np.maximum(XA, 0), "dx": GA * (XA >= 0)},
+        "exactly x = 0",
+    ),
+    (
+        act("relu"),
+        {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)},
+        {"y0": np.maximum(XA, 0), "dx": GA * np.maximum(XA, 0)},
+        "where x > 0",
+    ),
     (act("sigmoid"), {"y0": sig(XA), "dx": GA * sig(XA) * (1 - sig(XA))}, {"y0": sig(XA), "dx": GA * XA * (1 - XA)}, "OUTPUT"),
-    (act("tanh"), {"y0": np.tanh(XA), "dx": GA * (1 - np.tanh(XA) ** 2)}, {"y0": np.tanh(XA), "dx": GA * (1 - XA ** 2)}, "1 - y²"),
-    (act("tanh"), {"y0": np.tanh(XA), "dx": GA * (1 - np.tanh(XA) ** 2)}, {"y0": np.tanh(XA), "dx": 1 - np.tanh(XA) ** 2}, "upstream gradient"),
-    (act("gelu"), {"y0": gelu_parts(XA)[0]},
-     {"y0": 0.5 * XA * (1 + np.vectorize(math.erf)(XA / math.sqrt(2)))}, "erf"),
-    (act("leaky_relu", alpha=0.2), {"y0": np.where(XA > 0, XA, 0.2 * XA)}, {"y0": np.where(XA > 0, 0.2 * XA, XA)}, "positive side"),
+    (act("tanh"), {"y0": np.tanh(XA), "dx": GA * (1 - np.tanh(XA) ** 2)}, {"y0": np.tanh(XA), "dx": GA * (1 - XA**2)}, "1 - y²"),
+    (
+        act("tanh"),
+        {"y0": np.tanh(XA), "dx": GA * (1 - np.tanh(XA) ** 2)},
+        {"y0": np.tanh(XA), "dx": 1 - np.tanh(XA) ** 2},
+        "upstream gradient",
+    ),
+    (act("gelu"), {"y0": gelu_parts(XA)[0]}, {"y0": 0.5 * XA * (1 + np.vectorize(math.erf)(XA / math.sqrt(2)))}, "erf"),
+    (
+        act("leaky_relu", alpha=0.2),
+        {"y0": np.where(XA > 0, XA, 0.2 * XA)},
+        {"y0": np.where(XA > 0, 0.2 * XA, XA)},
+        "positive side",
+    ),
     (CE, CE_REF, {"loss": CE_REF["loss"] * N, "grad": CE_REF["grad"] * N}, "average over the batch"),
     (CE, CE_REF, {**CE_REF, "grad": -CE_REF["grad"]}, "wrong sign"),
     (CE, CE_REF, {**CE_REF, "loss": np.asarray(np.nan)}, "max score"),
-    (CE, CE_REF, {"loss": np.asarray(-np.log(softmax(S, 0)[np.arange(N), LAB]).mean()),
-                  "grad": (softmax(S, 0) - ONE) / N}, "wrong axis"),
+    (
+        CE,
+        CE_REF,
+        {"loss": np.asarray(-np.log(softmax(S, 0)[np.arange(N), LAB]).mean()), "grad": (softmax(S, 0) - ONE) / N},
+        "wrong axis",
+    ),
 ]
 
 
@@ -85,7 +108,7 @@ def test_mistake_is_named(probe, ref, got, phrase):
 
 EQUIVALENT = [
     (LINEAR, LINEAR_REF, {k: v.astype(np.float32).astype(np.float64) for k, v in LINEAR_REF.items()}),
-    (LINEAR, LINEAR_REF, {**LINEAR_REF, "extra": np.zeros(3)}),       # more outputs than asked: fine
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "extra": np.zeros(3)}),  # more outputs than asked: fine
     (CE, CE_REF, {"loss": np.asarray([float(CE_REF["loss"])]), "grad": CE_REF["grad"]}),  # loss as a 1-element array
     (act("sigmoid"), {"y0": sig(XA)}, {"y0": 1 / (1 + np.exp(-XA))}),
 ]
@@ -97,9 +120,13 @@ def test_equivalent_outputs_pass(probe, ref, got):
 
 
 def test_exception_is_reported_with_a_hint():
-    message = diagnose.judge_probe(LINEAR, "Linear", {"status": "error", "stage": "backward",
-                                                      "error": "AttributeError: 'Linear' object has no attribute 'x'"},
-                                   {}, LINEAR_REF)
+    message = diagnose.judge_probe(
+        LINEAR,
+        "Linear",
+        {"status": "error", "stage": "backward", "error": "AttributeError: 'Linear' object has no attribute 'x'"},
+        {},
+        LINEAR_REF,
+    )
     assert "Linear.backward raised AttributeError" in message and "self.x = x" in message
 
 
@@ -122,14 +149,17 @@ def _builds(probe, draw):
     return out
 
 
-@pytest.mark.parametrize("draw, phrase", [
-    (lambda r, s, shape: (r.normal(0, s, shape), np.zeros(shape[1])), None),
-    (lambda r, s, shape: (r.normal(0, 0.01, shape), np.zeros(shape[1])), "ignores init_std"),
-    (lambda r, s, shape: (r.normal(0, s * s, shape), np.zeros(shape[1])), "init_std²"),
-    (lambda r, s, shape: (r.normal(0, s, shape), np.ones(shape[1])), "zero"),
-    (lambda r, s, shape: (r.normal(0, s, shape[::-1]), np.zeros(shape[1])), "(in_features, out_features)"),
-    (lambda r, s, shape: (np.random.default_rng().normal(0, s, shape), np.zeros(shape[1])), "same rng seed"),
-])
+@pytest.mark.parametrize(
+    "draw, phrase",
+    [
+        (lambda r, s, shape: (r.normal(0, s, shape), np.zeros(shape[1])), None),
+        (lambda r, s, shape: (r.normal(0, 0.01, shape), np.zeros(shape[1])), "ignores init_std"),
+        (lambda r, s, shape: (r.normal(0, s * s, shape), np.zeros(shape[1])), "init_std²"),
+        (lambda r, s, shape: (r.normal(0, s, shape), np.ones(shape[1])), "zero"),
+        (lambda r, s, shape: (r.normal(0, s, shape[::-1]), np.zeros(shape[1])), "(in_features, out_features)"),
+        (lambda r, s, shape: (np.random.default_rng().normal(0, s, shape), np.zeros(shape[1])), "same rng seed"),
+    ],
+)
 def test_linear_init_rules(draw, phrase):
     probe = _init_probe()
     message = diagnose.judge_init(probe, info(), _builds(probe, draw))

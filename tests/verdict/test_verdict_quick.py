@@ -6,8 +6,8 @@ import json
 import nbformat
 
 from autograder.engine.reference import source_notebook
-from autograder.isolation.sandbox import Limits
 from autograder.engine.verdict import Verdict, grade_notebook
+from autograder.isolation.sandbox import Limits
 
 SOURCE = source_notebook("mlp")
 QUICK = Limits(wall_seconds=20, cpu_seconds=4, memory_bytes=2 << 30, file_bytes=32 << 20, nproc=64,

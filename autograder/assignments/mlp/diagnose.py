@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from nnkit import mistakes
 
 from autograder.assignments.mlp.mistakes import MISTAKES
+from nnkit import mistakes
 
 RTOL, ATOL = 1e-4, 1e-7
 
@@ -175,7 +175,6 @@ def judge_init(probe, info: dict | None, got: dict) -> str | None:
         return None
     if info.get("status") != "ok":
         return exception_message("linear", "Linear", info)
-    std = probe.inputs["std"]
     n_in, n_out = probe.dims["in"], probe.dims["out"]
     for k, build in enumerate(probe.inputs["builds"]):
         W, b = got.get(f"{k}.W"), got.get(f"{k}.b")

@@ -10,6 +10,7 @@ the first part listed.  ``training`` is listed where running showed that the
 mistake also keeps the network from 97% (the reason is in ``why``).
 VALID cases: correct code written differently; full marks everywhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,18 +19,18 @@ from . import solutions
 
 SOLUTIONS = solutions.SOLUTIONS
 
-REMOVE = None   # a cell source of None: the cell is deleted from the notebook
+REMOVE = None  # a cell source of None: the cell is deleted from the notebook
 
 
 @dataclass
 class Case:
     name: str
-    cells: dict                      # part -> new cell source (or REMOVE)
-    loses: tuple = ()                # parts scored 0; every other part full marks
-    phrase: str = ""                 # must appear in the first lost part's messages
-    why: str = ""                    # why training is (or is not) among the lost parts
-    status: str | None = None        # expected status of the first lost part, when it matters
-    either: tuple = ()               # parts too close to a threshold to pin (measured; see why)
+    cells: dict  # part -> new cell source (or REMOVE)
+    loses: tuple = ()  # parts scored 0; every other part full marks
+    phrase: str = ""  # must appear in the first lost part's messages
+    why: str = ""  # why training is (or is not) among the lost parts
+    status: str | None = None  # expected status of the first lost part, when it matters
+    either: tuple = ()  # parts too close to a threshold to pin (measured; see why)
 
 
 def edit(part: str, *pairs: tuple[str, str]) -> dict:
@@ -44,116 +45,342 @@ def edit(part: str, *pairs: tuple[str, str]) -> dict:
 T = "training"
 WRONG = [
     # ---- Linear
-    Case("linear_dW_transposed", edit("linear", ("self.dW = self.x.T @ g", "self.dW = g.T @ self.x")),
-         ("linear", T), "gᵀx", "SGD then subtracts a (out, in) gradient from a (in, out) W: broadcasting error"),
-    Case("linear_db_not_summed", edit("linear", ("self.db = g.sum(axis=0)", "self.db = g")),
-         ("linear", T), "forget to sum the bias gradient",
-         "b becomes (batch, out) after the first step, so the trained b is not (out,)"),
-    Case("linear_dx_uses_W", edit("linear", ("return g @ self.W.T", "return g @ self.W")),
-         ("linear", T), "dx = g Wᵀ", "the first backward raises (shapes do not align)"),
-    Case("linear_input_not_cached", edit("linear", ("        self.x = x\n", "")),
-         ("linear", T), "did forward store", "backward raises AttributeError"),
-    Case("linear_init_std_ignored", edit("linear", ("rng.normal(0.0, init_std,", "rng.normal(0.0, 0.01,")),
-         ("linear",), "ignores init_std", "the grader trains with init_std 0.01, so training is unaffected"),
-    Case("linear_init_std_as_variance", edit("linear", ("rng.normal(0.0, init_std,", "rng.normal(0.0, init_std ** 2,")),
-         ("linear",), "init_std²", "W starts at std 1e-4, yet measured: still above 97% after 4 epochs"),
-    Case("linear_bias_not_zero", edit("linear", ("self.b = np.zeros(out_features)",
-                                                 "self.b = rng.normal(0.0, init_std, size=out_features)")),
-         ("linear",), "start at zero", "a bias of std 0.01 does not hurt training"),
-    Case("linear_rng_ignored", edit("linear", ("self.W = rng.normal(0.0, init_std, size=(in_features, out_features))",
-                                               "self.W = np.random.randn(in_features, out_features) * init_std")),
-         ("linear",), "same rng seed", "any random init of the right spread trains"),
-    Case("linear_dW_averaged", edit("linear", ("self.dW = self.x.T @ g", "self.dW = self.x.T @ g / len(g)")),
-         ("linear", T), "N times too small", "W learns 100x slower than b"),
+    Case(
+        "linear_dW_transposed",
+        edit("linear", ("self.dW = self.x.T @ g", "self.dW = g.T @ self.x")),
+        ("linear", T),
+        "gᵀx",
+        "SGD then subtracts a (out, in) gradient from a (in, out) W: broadcasting error",
+    ),
+    Case(
+        "linear_db_not_summed",
+        edit("linear", ("self.db = g.sum(axis=0)", "self.db = g")),
+        ("linear", T),
+        "forget to sum the bias gradient",
+        "b becomes (batch, out) after the first step, so the trained b is not (out,)",
+    ),
+    Case(
+        "linear_dx_uses_W",
+        edit("linear", ("return g @ self.W.T", "return g @ self.W")),
+        ("linear", T),
+        "dx = g Wᵀ",
+        "the first backward raises (shapes do not align)",
+    ),
+    Case(
+        "linear_input_not_cached",
+        edit("linear", ("        self.x = x\n", "")),
+        ("linear", T),
+        "did forward store",
+        "backward raises AttributeError",
+    ),
+    Case(
+        "linear_init_std_ignored",
+        edit("linear", ("rng.normal(0.0, init_std,", "rng.normal(0.0, 0.01,")),
+        ("linear",),
+        "ignores init_std",
+        "the grader trains with init_std 0.01, so training is unaffected",
+    ),
+    Case(
+        "linear_init_std_as_variance",
+        edit("linear", ("rng.normal(0.0, init_std,", "rng.normal(0.0, init_std ** 2,")),
+        ("linear",),
+        "init_std²",
+        "W starts at std 1e-4, yet measured: still above 97% after 4 epochs",
+    ),
+    Case(
+        "linear_bias_not_zero",
+        edit("linear", ("self.b = np.zeros(out_features)", "self.b = rng.normal(0.0, init_std, size=out_features)")),
+        ("linear",),
+        "start at zero",
+        "a bias of std 0.01 does not hurt training",
+    ),
+    Case(
+        "linear_rng_ignored",
+        edit(
+            "linear",
+            (
+                "self.W = rng.normal(0.0, init_std, size=(in_features, out_features))",
+                "self.W = np.random.randn(in_features, out_features) * init_std",
+            ),
+        ),
+        ("linear",),
+        "same rng seed",
+        "any random init of the right spread trains",
+    ),
+    Case(
+        "linear_dW_averaged",
+        edit("linear", ("self.dW = self.x.T @ g", "self.dW = self.x.T @ g / len(g)")),
+        ("linear", T),
+        "N times too small",
+        "W learns 100x slower than b",
+    ),
     # ---- ReLU
-    Case("relu_derivative_is_input", edit("relu", ("return g * self.mask", "return g * np.where(self.mask, self.x, 0.0)"),
-                                          ("self.mask = x > 0", "self.mask = x > 0\n        self.x = x")),
-         ("relu",), "where x > 0", "the hidden gradient is scaled by the activation: measured 96.98% test "
-         "accuracy, too close to 97% to pin either way", either=(T,)),
-    Case("relu_mask_forgotten", edit("relu", ("return g * self.mask", "return g")),
-         ("relu", T), "where x < 0 and x = 0", "backward is the identity: measured 75% test accuracy"),
-    Case("relu_derivative_one_at_zero", edit("relu", ("return g * self.mask", "return g * (self.x >= 0)"),
-                                             ("self.mask = x > 0", "self.mask = x > 0\n        self.x = x")),
-         ("relu",), "exactly x = 0", "exact zeros are rare in training"),
-    Case("relu_ignores_upstream", edit("relu", ("return g * self.mask", "return self.mask * 1.0")),
-         ("relu", T), "upstream gradient", "the first layer gets the wrong gradient"),
+    Case(
+        "relu_derivative_is_input",
+        edit(
+            "relu",
+            ("return g * self.mask", "return g * np.where(self.mask, self.x, 0.0)"),
+            ("self.mask = x > 0", "self.mask = x > 0\n        self.x = x"),
+        ),
+        ("relu",),
+        "where x > 0",
+        "the hidden gradient is scaled by the activation: measured 96.98% test accuracy, too close to 97% to pin either way",
+        either=(T,),
+    ),
+    Case(
+        "relu_mask_forgotten",
+        edit("relu", ("return g * self.mask", "return g")),
+        ("relu", T),
+        "where x < 0 and x = 0",
+        "backward is the identity: measured 75% test accuracy",
+    ),
+    Case(
+        "relu_derivative_one_at_zero",
+        edit(
+            "relu",
+            ("return g * self.mask", "return g * (self.x >= 0)"),
+            ("self.mask = x > 0", "self.mask = x > 0\n        self.x = x"),
+        ),
+        ("relu",),
+        "exactly x = 0",
+        "exact zeros are rare in training",
+    ),
+    Case(
+        "relu_ignores_upstream",
+        edit("relu", ("return g * self.mask", "return self.mask * 1.0")),
+        ("relu", T),
+        "upstream gradient",
+        "the first layer gets the wrong gradient",
+    ),
     # ---- Sigmoid, Tanh, GELU, LeakyReLU
-    Case("sigmoid_derivative_from_input", {"sigmoid": SOLUTIONS["sigmoid"].replace(
-        "return g * self.y * (1.0 - self.y)", "return g * self.x * (1.0 - self.x)").replace(
-        "e = np.exp(-np.abs(x))", "self.x = x\n        e = np.exp(-np.abs(x))")}, ("sigmoid",), "cached OUTPUT"),
-    Case("sigmoid_overflow", edit("sigmoid", ("e = np.exp(-np.abs(x))\n        self.y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
-                                              "self.y = np.exp(x) / (1.0 + np.exp(x))")),
-         ("sigmoid",), "overflows"),
-    Case("tanh_derivative_from_input", edit("tanh", ("self.y = np.tanh(x)", "self.x = x\n        self.y = np.tanh(x)"),
-                                            ("1.0 - self.y ** 2", "1.0 - self.x ** 2")), ("tanh",), "1 - y²"),
-    Case("gelu_erf_forward", edit("gelu", ("return 0.5 * x * (1.0 + self.t)",
-                                           "import math\n        erf = np.vectorize(math.erf)\n"
-                                           "        return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))")),
-         ("gelu",), "erf"),
-    Case("gelu_missing_cubic_term", edit("gelu", ("(1.0 + 3 * 0.044715 * x ** 2)", "1.0")),
-         ("gelu",), "0.044715"),
-    Case("leaky_alpha_on_positive_side", edit("leaky_relu", ("np.where(x > 0, x, self.alpha * x)", "np.where(x > 0, self.alpha * x, x)"),
-                                              ("np.where(self.x > 0, 1.0, self.alpha)", "np.where(self.x > 0, self.alpha, 1.0)")),
-         ("leaky_relu",), "positive side"),
-    Case("leaky_output_mask_drops_alpha", edit("leaky_relu", ("self.x = x\n        return np.where(x > 0, x, self.alpha * x)",
-                                                              "self.y = np.where(x > 0, x, self.alpha * x)\n        return self.y"),
-                                               ("return g * np.where(self.x > 0, 1.0, self.alpha)", "return g * (self.y > 0)")),
-         ("leaky_relu",), "alpha·g, not 0"),
-    Case("leaky_alpha_hardcoded", edit("leaky_relu", ("self.alpha = alpha", "self.alpha = 0.01")),
-         ("leaky_relu",), "alpha is ignored"),
+    Case(
+        "sigmoid_derivative_from_input",
+        {
+            "sigmoid": SOLUTIONS["sigmoid"]
+            .replace("return g * self.y * (1.0 - self.y)", "return g * self.x * (1.0 - self.x)")
+            .replace("e = np.exp(-np.abs(x))", "self.x = x\n        e = np.exp(-np.abs(x))")
+        },
+        ("sigmoid",),
+        "cached OUTPUT",
+    ),
+    Case(
+        "sigmoid_overflow",
+        edit(
+            "sigmoid",
+            (
+                "e = np.exp(-np.abs(x))\n        self.y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+                "self.y = np.exp(x) / (1.0 + np.exp(x))",
+            ),
+        ),
+        ("sigmoid",),
+        "overflows",
+    ),
+    Case(
+        "tanh_derivative_from_input",
+        edit(
+            "tanh", ("self.y = np.tanh(x)", "self.x = x\n        self.y = np.tanh(x)"), ("1.0 - self.y ** 2", "1.0 - self.x ** 2")
+        ),
+        ("tanh",),
+        "1 - y²",
+    ),
+    Case(
+        "gelu_erf_forward",
+        edit(
+            "gelu",
+            (
+                "return 0.5 * x * (1.0 + self.t)",
+                "import math\n        erf = np.vectorize(math.erf)\n        return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))",
+            ),
+        ),
+        ("gelu",),
+        "erf",
+    ),
+    Case("gelu_missing_cubic_term", edit("gelu", ("(1.0 + 3 * 0.044715 * x ** 2)", "1.0")), ("gelu",), "0.044715"),
+    Case(
+        "leaky_alpha_on_positive_side",
+        edit(
+            "leaky_relu",
+            ("np.where(x > 0, x, self.alpha * x)", "np.where(x > 0, self.alpha * x, x)"),
+            ("np.where(self.x > 0, 1.0, self.alpha)", "np.where(self.x > 0, self.alpha, 1.0)"),
+        ),
+        ("leaky_relu",),
+        "positive side",
+    ),
+    Case(
+        "leaky_output_mask_drops_alpha",
+        edit(
+            "leaky_relu",
+            (
+                "self.x = x\n        return np.where(x > 0, x, self.alpha * x)",
+                "self.y = np.where(x > 0, x, self.alpha * x)\n        return self.y",
+            ),
+            ("return g * np.where(self.x > 0, 1.0, self.alpha)", "return g * (self.y > 0)"),
+        ),
+        ("leaky_relu",),
+        "alpha·g, not 0",
+    ),
+    Case(
+        "leaky_alpha_hardcoded",
+        edit("leaky_relu", ("self.alpha = alpha", "self.alpha = 0.01")),
+        ("leaky_relu",),
+        "alpha is ignored",
+    ),
     # ---- losses
-    Case("euclidean_no_batch_average", edit("euclidean_loss", ("/ (2 * len(y))", "/ 2"), ("return self.diff / len(self.diff)", "return self.diff")),
-         ("euclidean_loss",), "average over the batch"),
-    Case("euclidean_missing_half", edit("euclidean_loss", ("/ (2 * len(y))", "/ len(y)")),
-         ("euclidean_loss",), "1/2"),
-    Case("euclidean_labels_not_onehot", edit("euclidean_loss", ("self.diff = y - onehot", "self.diff = y - labels[:, None]")),
-         ("euclidean_loss",), "one-hot"),
-    Case("ce_softmax_not_shifted", edit("softmax_ce_loss", ("shifted = scores - scores.max(axis=1, keepdims=True)", "shifted = scores")),
-         ("softmax_ce_loss",), "max score", "MNIST logits stay small, so training still works"),
-    Case("ce_no_batch_average", edit("softmax_ce_loss", ("].mean())", "].sum())"), ("return g / len(self.labels)", "return g")),
-         ("softmax_ce_loss", T), "average over the batch", "the gradient is 100x too large: training diverges"),
-    Case("ce_gradient_sign", edit("softmax_ce_loss", ("return g / len(self.labels)", "return -g / len(self.labels)")),
-         ("softmax_ce_loss", T), "wrong sign", "gradient ascent on the loss"),
-    Case("ce_softmax_wrong_axis", edit("softmax_ce_loss", ("scores.max(axis=1, keepdims=True)", "scores.max(axis=0, keepdims=True)"),
-                                       ("np.exp(shifted).sum(axis=1, keepdims=True)", "np.exp(shifted).sum(axis=0, keepdims=True)")),
-         ("softmax_ce_loss", T), "wrong axis", "probabilities across the batch, not across classes"),
-    Case("hinge_counts_true_class", edit("hinge_loss", ("        m[np.arange(n), labels] = 0.0\n", "")),
-         ("hinge_loss",), "count the true class"),
-    Case("hinge_margin_ignored", edit("hinge_loss", ("self.margin - true + scores", "1.0 - true + scores")),
-         ("hinge_loss",), "margin is ignored"),
-    Case("hinge_true_class_gradient_missing", edit("hinge_loss", ("g[np.arange(n), self.labels] = -self.active.sum(axis=1)",
-                                                                  "g[np.arange(n), self.labels] = 0.0")),
-         ("hinge_loss",), "true class score is missing"),
+    Case(
+        "euclidean_no_batch_average",
+        edit("euclidean_loss", ("/ (2 * len(y))", "/ 2"), ("return self.diff / len(self.diff)", "return self.diff")),
+        ("euclidean_loss",),
+        "average over the batch",
+    ),
+    Case("euclidean_missing_half", edit("euclidean_loss", ("/ (2 * len(y))", "/ len(y)")), ("euclidean_loss",), "1/2"),
+    Case(
+        "euclidean_labels_not_onehot",
+        edit("euclidean_loss", ("self.diff = y - onehot", "self.diff = y - labels[:, None]")),
+        ("euclidean_loss",),
+        "one-hot",
+    ),
+    Case(
+        "ce_softmax_not_shifted",
+        edit("softmax_ce_loss", ("shifted = scores - scores.max(axis=1, keepdims=True)", "shifted = scores")),
+        ("softmax_ce_loss",),
+        "max score",
+        "MNIST logits stay small, so training still works",
+    ),
+    Case(
+        "ce_no_batch_average",
+        edit("softmax_ce_loss", ("].mean())", "].sum())"), ("return g / len(self.labels)", "return g")),
+        ("softmax_ce_loss", T),
+        "average over the batch",
+        "the gradient is 100x too large: training diverges",
+    ),
+    Case(
+        "ce_gradient_sign",
+        edit("softmax_ce_loss", ("return g / len(self.labels)", "return -g / len(self.labels)")),
+        ("softmax_ce_loss", T),
+        "wrong sign",
+        "gradient ascent on the loss",
+    ),
+    Case(
+        "ce_softmax_wrong_axis",
+        edit(
+            "softmax_ce_loss",
+            ("scores.max(axis=1, keepdims=True)", "scores.max(axis=0, keepdims=True)"),
+            ("np.exp(shifted).sum(axis=1, keepdims=True)", "np.exp(shifted).sum(axis=0, keepdims=True)"),
+        ),
+        ("softmax_ce_loss", T),
+        "wrong axis",
+        "probabilities across the batch, not across classes",
+    ),
+    Case(
+        "hinge_counts_true_class",
+        edit("hinge_loss", ("        m[np.arange(n), labels] = 0.0\n", "")),
+        ("hinge_loss",),
+        "count the true class",
+    ),
+    Case(
+        "hinge_margin_ignored",
+        edit("hinge_loss", ("self.margin - true + scores", "1.0 - true + scores")),
+        ("hinge_loss",),
+        "margin is ignored",
+    ),
+    Case(
+        "hinge_true_class_gradient_missing",
+        edit("hinge_loss", ("g[np.arange(n), self.labels] = -self.active.sum(axis=1)", "g[np.arange(n), self.labels] = 0.0")),
+        ("hinge_loss",),
+        "true class score is missing",
+    ),
     # ---- SGD
-    Case("sgd_momentum_sign", edit("sgd", ("v = self.momentum * self.v.get(key, 0.0) + grad", "v = grad - self.momentum * self.v.get(key, 0.0)")),
-         ("sgd", T), "momentum has the wrong sign", "the velocity oscillates instead of accumulating"),
-    Case("sgd_uphill", edit("sgd", ("return param - self.lr * v", "return param + self.lr * v")),
-         ("sgd", T), "uphill", "gradient ascent"),
-    Case("sgd_weight_decay_after_lr", edit("sgd", ("+ grad + self.weight_decay * param", "+ grad"),
-                                           ("return param - self.lr * v", "return param - self.lr * v - self.weight_decay * param")),
-         ("sgd",), "outside the learning rate", "the grader trains without weight decay"),
-    Case("sgd_weight_decay_on_gradient", edit("sgd", ("self.weight_decay * param", "self.weight_decay * grad")),
-         ("sgd",), "multiplies the gradient", "the grader trains without weight decay"),
-    Case("sgd_weight_decay_ignored", edit("sgd", ("+ grad + self.weight_decay * param", "+ grad")),
-         ("sgd",), "weight_decay is ignored", "the grader trains without weight decay"),
-    Case("sgd_shared_velocity", edit("sgd", ("self.v.get(key, 0.0)", "self.v.get('all', 0.0)"), ("self.v[key] = v", "self.v['all'] = v")),
-         ("sgd", T), "separate velocity", "W and b of different shapes cannot share one velocity: broadcasting error"),
-    Case("sgd_velocity_reset", edit("sgd", ("self.v.get(key, 0.0)", "0.0")),
-         ("sgd", T), "carry over", "without momentum, lr 0.1 reaches only 94.6% in 4 epochs (measured)"),
-    Case("sgd_lr_twice", edit("sgd", ("+ grad + self.weight_decay * param", "+ self.lr * (grad + self.weight_decay * param)")),
-         ("sgd", T), "applied twice", "the effective learning rate is 0.01: too slow"),
+    Case(
+        "sgd_momentum_sign",
+        edit("sgd", ("v = self.momentum * self.v.get(key, 0.0) + grad", "v = grad - self.momentum * self.v.get(key, 0.0)")),
+        ("sgd", T),
+        "momentum has the wrong sign",
+        "the velocity oscillates instead of accumulating",
+    ),
+    Case(
+        "sgd_uphill",
+        edit("sgd", ("return param - self.lr * v", "return param + self.lr * v")),
+        ("sgd", T),
+        "uphill",
+        "gradient ascent",
+    ),
+    Case(
+        "sgd_weight_decay_after_lr",
+        edit(
+            "sgd",
+            ("+ grad + self.weight_decay * param", "+ grad"),
+            ("return param - self.lr * v", "return param - self.lr * v - self.weight_decay * param"),
+        ),
+        ("sgd",),
+        "outside the learning rate",
+        "the grader trains without weight decay",
+    ),
+    Case(
+        "sgd_weight_decay_on_gradient",
+        edit("sgd", ("self.weight_decay * param", "self.weight_decay * grad")),
+        ("sgd",),
+        "multiplies the gradient",
+        "the grader trains without weight decay",
+    ),
+    Case(
+        "sgd_weight_decay_ignored",
+        edit("sgd", ("+ grad + self.weight_decay * param", "+ grad")),
+        ("sgd",),
+        "weight_decay is ignored",
+        "the grader trains without weight decay",
+    ),
+    Case(
+        "sgd_shared_velocity",
+        edit("sgd", ("self.v.get(key, 0.0)", "self.v.get('all', 0.0)"), ("self.v[key] = v", "self.v['all'] = v")),
+        ("sgd", T),
+        "separate velocity",
+        "W and b of different shapes cannot share one velocity: broadcasting error",
+    ),
+    Case(
+        "sgd_velocity_reset",
+        edit("sgd", ("self.v.get(key, 0.0)", "0.0")),
+        ("sgd", T),
+        "carry over",
+        "without momentum, lr 0.1 reaches only 94.6% in 4 epochs (measured)",
+    ),
+    Case(
+        "sgd_lr_twice",
+        edit("sgd", ("+ grad + self.weight_decay * param", "+ self.lr * (grad + self.weight_decay * param)")),
+        ("sgd", T),
+        "applied twice",
+        "the effective learning rate is 0.01: too slow",
+    ),
     # ---- failures of the process, not of values
-    Case("relu_hangs", edit("relu", ("return g * self.mask", "while True:\n            pass")),
-         ("relu", T), "took too long", "training needs ReLU: not run, charged as a timeout", status="timeout"),
-    Case("sigmoid_kills_process", edit("sigmoid", ("e = np.exp(-np.abs(x))", "import os\n        os._exit(3)")),
-         ("sigmoid",), "die", status="crashed"),
+    Case(
+        "relu_hangs",
+        edit("relu", ("return g * self.mask", "while True:\n            pass")),
+        ("relu", T),
+        "took too long",
+        "training needs ReLU: not run, charged as a timeout",
+        status="timeout",
+    ),
+    Case(
+        "sigmoid_kills_process",
+        edit("sigmoid", ("e = np.exp(-np.abs(x))", "import os\n        os._exit(3)")),
+        ("sigmoid",),
+        "die",
+        status="crashed",
+    ),
     Case("tanh_cell_missing", {"tanh": REMOVE}, ("tanh",), "no cell", status="missing"),
-    Case("gelu_not_implemented", edit("gelu", ("return 0.5 * x * (1.0 + self.t)", "raise NotImplementedError()")),
-         ("gelu",), "not implemented", status="error"),
+    Case(
+        "gelu_not_implemented",
+        edit("gelu", ("return 0.5 * x * (1.0 + self.t)", "raise NotImplementedError()")),
+        ("gelu",),
+        "not implemented",
+        status="error",
+    ),
 ]
 
 VALID = [
-    Case("linear_loops", {"linear": '''
+    Case(
+        "linear_loops",
+        {
+            "linear": """
 class Linear(Module):
     param_names = ("W", "b")
 
@@ -181,18 +408,32 @@ class Linear(Module):
         for n in range(g.shape[0]):             # one sample at a time
             dx[n] = self.W.dot(g[n])
         return dx
-'''}),
-    Case("float32_inside", {"linear": SOLUTIONS["linear"].replace(
-        "return x @ self.W + self.b", "return (x.astype(np.float32) @ self.W.astype(np.float32) + self.b.astype(np.float32))").replace(
-        "self.dW = self.x.T @ g", "self.dW = self.x.astype(np.float32).T @ g.astype(np.float32)"),
-        "softmax_ce_loss": SOLUTIONS["softmax_ce_loss"].replace(
-        "shifted = scores - scores.max(axis=1, keepdims=True)",
-        "scores = scores.astype(np.float32)\n        shifted = scores - scores.max(axis=1, keepdims=True)")}),
-    Case("sigmoid_via_tanh_and_tanh_via_sigmoid", {
-        "sigmoid": SOLUTIONS["sigmoid"].replace(
-            "e = np.exp(-np.abs(x))\n        self.y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
-            "self.y = 0.5 * (1.0 + np.tanh(0.5 * x))"),
-        "tanh": '''
+"""
+        },
+    ),
+    Case(
+        "float32_inside",
+        {
+            "linear": SOLUTIONS["linear"]
+            .replace(
+                "return x @ self.W + self.b",
+                "return (x.astype(np.float32) @ self.W.astype(np.float32) + self.b.astype(np.float32))",
+            )
+            .replace("self.dW = self.x.T @ g", "self.dW = self.x.astype(np.float32).T @ g.astype(np.float32)"),
+            "softmax_ce_loss": SOLUTIONS["softmax_ce_loss"].replace(
+                "shifted = scores - scores.max(axis=1, keepdims=True)",
+                "scores = scores.astype(np.float32)\n        shifted = scores - scores.max(axis=1, keepdims=True)",
+            ),
+        },
+    ),
+    Case(
+        "sigmoid_via_tanh_and_tanh_via_sigmoid",
+        {
+            "sigmoid": SOLUTIONS["sigmoid"].replace(
+                "e = np.exp(-np.abs(x))\n        self.y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+                "self.y = 0.5 * (1.0 + np.tanh(0.5 * x))",
+            ),
+            "tanh": """
 class Tanh(Module):
     def forward(self, x):
         s = 0.5 * (1.0 + np.tanh(x))    # sigmoid(2x), written without overflow
@@ -201,8 +442,13 @@ class Tanh(Module):
 
     def backward(self, grad_out):
         return grad_out - grad_out * self.out * self.out
-'''}),
-    Case("ce_logsumexp", {"softmax_ce_loss": '''
+""",
+        },
+    ),
+    Case(
+        "ce_logsumexp",
+        {
+            "softmax_ce_loss": """
 class SoftmaxCrossEntropyLoss(Loss):
     def forward(self, scores, labels):
         m = np.max(scores, axis=-1, keepdims=True)
@@ -214,8 +460,13 @@ class SoftmaxCrossEntropyLoss(Loss):
         p = np.exp(self.scores - self.lse[:, None])
         onehot = np.eye(self.scores.shape[1])[self.labels]
         return (p - onehot) / self.scores.shape[0]
-'''}),
-    Case("hinge_loops_and_masks", {"hinge_loss": '''
+"""
+        },
+    ),
+    Case(
+        "hinge_loops_and_masks",
+        {
+            "hinge_loss": """
 class HingeLoss(Loss):
     def __init__(self, margin=5.0):
         self.margin = margin
@@ -238,8 +489,13 @@ class HingeLoss(Loss):
 
     def backward(self):
         return self.grad / self.n
-'''}),
-    Case("sgd_in_place", {"sgd": '''
+"""
+        },
+    ),
+    Case(
+        "sgd_in_place",
+        {
+            "sgd": """
 class SGD(Optimizer):
     def __init__(self, lr, momentum=0.0, weight_decay=0.0):
         super().__init__(lr)
@@ -254,8 +510,13 @@ class SGD(Optimizer):
         v += self.weight_decay * param
         param -= self.lr * v
         return param
-'''}),
-    Case("sgd_velocity_form", {"sgd": '''
+"""
+        },
+    ),
+    Case(
+        "sgd_velocity_form",
+        {
+            "sgd": '''
 class SGD(Optimizer):
     """v <- mu v - lr (g + wd p); p <- p + v: the same steps for a fixed lr."""
     def __init__(self, lr, momentum=0.0, weight_decay=0.0):
@@ -267,9 +528,13 @@ class SGD(Optimizer):
         v = self.mu * self.state.get(key, np.zeros_like(param)) - self.lr * (grad + self.wd * param)
         self.state[key] = v
         return param + v
-'''}),
-    Case("activations_where_and_masks", {
-        "relu": '''
+'''
+        },
+    ),
+    Case(
+        "activations_where_and_masks",
+        {
+            "relu": """
 class ReLU(Module):
     def forward(self, x):
         self.x = x
@@ -277,8 +542,8 @@ class ReLU(Module):
 
     def backward(self, g):
         return np.where(self.x > 0, g, 0.0)
-''',
-        "leaky_relu": '''
+""",
+            "leaky_relu": """
 class LeakyReLU(Module):
     def __init__(self, alpha=0.01):
         super().__init__()
@@ -292,8 +557,8 @@ class LeakyReLU(Module):
         d = np.ones_like(self.y)
         d[self.y <= 0] = self.alpha     # alpha > 0: the output has the sign of the input
         return g * d
-''',
-        "euclidean_loss": '''
+""",
+            "euclidean_loss": """
 class EuclideanLoss(Loss):
     def forward(self, y, labels):
         self.y, self.t = y, np.eye(y.shape[1])[labels]
@@ -301,8 +566,13 @@ class EuclideanLoss(Loss):
 
     def backward(self):
         return (self.y - self.t) / self.y.shape[0]
-'''}),
-    Case("gelu_via_sigmoid", {"gelu": '''
+""",
+        },
+    ),
+    Case(
+        "gelu_via_sigmoid",
+        {
+            "gelu": """
 class GELU(Module):
     def forward(self, x):
         k = np.sqrt(2 / np.pi)
@@ -315,5 +585,7 @@ class GELU(Module):
         k = np.sqrt(2 / np.pi)
         du = k * (1 + 3 * 0.044715 * self.x ** 2)
         return grad_out * (self.s + self.x * 2.0 * self.s * (1.0 - self.s) * du)
-'''}),
+"""
+        },
+    ),
 ]
