@@ -28,7 +28,7 @@ import nnkit
 from autograder.engine.reference import reference_namespace
 from bench import machine
 
-EPOCHS = 4          # the first is a warm-up
+EPOCHS = 3          # the first is a warm-up
 BATCH = 100
 LR = 0.1
 OPTIMIZERS = {      # name -> SGD keyword arguments, the same on both sides
@@ -179,12 +179,20 @@ def profile(x, y, dtype) -> list[dict]:
             for part, s in sorted(spent.items(), key=lambda kv: -kv[1])]
 
 
+def _progress(rows: list[dict]) -> list[dict]:
+    """One line per figure as soon as it is measured: a slow machine shows it is alive."""
+    for row in rows:
+        print(f"  {row['what'].strip()}: {row['seconds']} s"
+              + (f", ratio {row['ratio']}" if row.get("ratio") is not None else ""), flush=True)
+    return rows
+
+
 def run() -> list[dict]:
     x, y = nnkit.load_mnist()["train"]
     rows = []
     for dtype in (np.float32, np.float64):
         for i, optimizer in enumerate(OPTIMIZERS):
-            rows += compare(x, y, dtype, optimizer, variants=(i == 0))
+            rows += _progress(compare(x, y, dtype, optimizer, variants=(i == 0)))
     for dtype in (np.float32, np.float64):
         rows += profile(x, y, dtype)
     return rows
