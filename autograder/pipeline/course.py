@@ -65,9 +65,11 @@ class Course:
     def grader_seed(self) -> int:
         """The course's secret seed for hidden test inputs, made once and kept.
 
-        Every student of a course meets the same hidden inputs (fair), a regrade
-        meets them again (reproducible), and no one outside the course folder
-        can predict them (the file is readable by the instructor only)."""
+        Each submission's inputs are drawn from it and the submission's code
+        (engine.verdict.submission_seed): a regrade meets them again (reproducible),
+        and no one outside the course folder can predict them (the file is readable
+        by the instructor only).  128 bits: inputs leaked from a sandbox must not let
+        anyone search for the secret offline."""
         path = self.root / "grader-seed"
         if not path.exists():
             # Written aside, then linked into place: two runs starting at once agree on one seed,
@@ -75,7 +77,7 @@ class Course:
             tmp = path.with_name(f".grader-seed.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(str(int.from_bytes(os.urandom(4), "little")))
+                f.write(str(int.from_bytes(os.urandom(16), "little")))
             try:
                 os.link(tmp, path)
             except FileExistsError:

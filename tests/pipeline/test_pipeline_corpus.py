@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 # `tiny` has no grading spec: these tests are about the pipeline's own steps, so they ask for its
 # in-kernel scores explicitly (--no-verdict); without the flag the pipeline refuses such an assignment.
-LIMITS = ["--cell-timeout", "5", "--wall", "40", "--memory", "2G", "--workers", "2", "--quiet", "--no-verdict"]
+# tiny's written answer is never graded here: its rows go to the LMS CSV as provisional, not held back.
+LIMITS = ["--cell-timeout", "5", "--wall", "40", "--memory", "2G", "--workers", "2", "--quiet", "--no-verdict",
+          "--pending", "provisional"]
 
 
 def _grade_all(tmp, inputs, *extra):
@@ -116,7 +118,7 @@ def test_late_policy_applied_in_lms_csv(graded, tmp_path):
     # bob's Canvas file is dated 2026-11-20 12:00; due a day and a half before: 2 started days late.
     assert main(["export", "--assignment", corpus.ASSIGNMENT, "--course", str(graded["course"]),
                  "--source", str(corpus.FIXTURE_SOURCE), "--due", "2026-11-19T00:00", "--late-policy", "per-day:10",
-                 "--late-cap", "50", "--out", str(tmp_path)]) == 0
+                 "--late-cap", "50", "--out", str(tmp_path), "--pending", "provisional"]) == 0
     rows = {line.split(",")[0]: line.split(",") for line in (tmp_path / f"lms-{corpus.ASSIGNMENT}.csv").read_text().splitlines()}
     assert rows["bob"][4:8] == ["5", "1.4", "3.6", "7"]  # raw, 20% of 7 off, score, max
     # and nbgrader's own grades.csv carries the same penalty
