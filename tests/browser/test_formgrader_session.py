@@ -11,17 +11,15 @@ from __future__ import annotations
 import csv
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_notebooks_in_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, ROOT, VENV_BIN, _free_port, _lab_settings
+from test_notebooks_in_browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, ROOT, serve_lab
 
 pytestmark = pytest.mark.browser
 
@@ -60,36 +58,9 @@ def course(tmp_path_factory):
     nbformat.write(handin, base / "handins" / STUDENT / A / f"{A}.ipynb")
     # tiny has no grading spec: its in-kernel scores stand (as in the pipeline corpus)
     _kit(root, "grade-all", str(base / "handins"), "--no-verdict", "--cell-timeout", "20", "--wall", "120", "-j", "1")
-    _lab_settings(base / "settings")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
-           "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
-    log = open(base / "server.log", "w")
-    server = subprocess.Popen(
-        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.user_settings_dir={base / 'settings'}", f"--LabApp.workspaces_dir={base / 'workspaces'}",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (base / "server.log").read_text()) from None
-                time.sleep(0.5)
-        yield {"url": url, "token": token, "root": root, "log": base / "server.log"}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    with serve_lab(root, base, env) as lab:
+        yield lab
 
 
 def _gradebook(root: Path):

@@ -12,6 +12,7 @@ Screenshots go to test-artifacts/browser/.  Chromium is Debian's
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -59,37 +60,12 @@ def _lab_settings(settings: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content))
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip(f"BROWSER TEST SKIPPED: {CHROMIUM} is missing — run "
-                    "`bash tests/browser/install_chromium.sh` (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright not installed")
-    base = tmp_path_factory.mktemp("lab")
-    root = base / "root"
-    (root / "backprop").mkdir(parents=True)
-    shutil.copy(ROOT / "source/backprop/backprop.ipynb", root / "backprop/backprop.ipynb")
-    student = ROOT / "assignments/backprop/backprop.ipynb"
-    if student.exists():
-        (root / "student").mkdir()
-        shutil.copy(student, root / "student/backprop.ipynb")
-    mlp = ROOT / "source/mlp/mlp.ipynb"
-    if mlp.exists():
-        (root / "mlp").mkdir()
-        shutil.copy(mlp, root / "mlp/mlp.ipynb")
-    # The formgrader needs a course directory; with backprop in its source/ it
-    # lists the assignment.  A private exchange keeps it off /usr/local/share.
-    shutil.copytree(ROOT / "source/backprop", root / "source/backprop")
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()\nc.CourseDirectory.course_id = 'browser-test'\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.Exchange.root = {str(base / 'exchange')!r}\n")
-    (base / "exchange").mkdir()
+@contextlib.contextmanager
+def serve_lab(root: Path, base: Path, env: dict):
+    """JupyterLab on 127.0.0.1 over ``root`` (scratch state under ``base``), stopped on exit."""
     _lab_settings(base / "settings")
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "NNKIT_FAST": "1", "NNKIT_WIDGETS": "live", "OPENBLAS_NUM_THREADS": "1",
-           "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    env = {**env, "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
     log = open(base / "server.log", "w")
     server = subprocess.Popen(
         [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.open_browser=False",
@@ -117,6 +93,38 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"BROWSER TEST SKIPPED: {CHROMIUM} is missing — run "
+                    "`bash tests/browser/install_chromium.sh` (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright not installed")
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    (root / "backprop").mkdir(parents=True)
+    shutil.copy(ROOT / "source/backprop/backprop.ipynb", root / "backprop/backprop.ipynb")
+    student = ROOT / "assignments/backprop/backprop.ipynb"
+    if student.exists():
+        (root / "student").mkdir()
+        shutil.copy(student, root / "student/backprop.ipynb")
+    mlp = ROOT / "source/mlp/mlp.ipynb"
+    if mlp.exists():
+        (root / "mlp").mkdir()
+        shutil.copy(mlp, root / "mlp/mlp.ipynb")
+    # The formgrader needs a course directory; with backprop in its source/ it
+    # lists the assignment.  A private exchange keeps it off /usr/local/share.
+    shutil.copytree(ROOT / "source/backprop", root / "source/backprop")
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'browser-test'\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
+        f"c.Exchange.root = {str(base / 'exchange')!r}\n")
+    (base / "exchange").mkdir()
+    env = {**os.environ, "NNKIT_FAST": "1", "NNKIT_WIDGETS": "live", "OPENBLAS_NUM_THREADS": "1"}
+    with serve_lab(root, base, env) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
