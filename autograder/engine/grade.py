@@ -115,6 +115,12 @@ def _driver_works(root: Path, ex, inputs: Path, limits) -> bool:
     return job.has("done")
 
 
+def _flag_redacted(ctx: Context, job: Job) -> None:
+    """Once per submission: the instructor sees that student text had its numbers masked."""
+    if job.redacted and REDACTED not in ctx.flags:
+        ctx.flags.append(REDACTED)
+
+
 def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
     """Every probe whose cell is present, restarting without whatever hangs or kills the process.
     Returns (results per probe, {cell id or probe name: (status, message)}, cell errors)."""
@@ -137,8 +143,7 @@ def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
                 ctx.flags.append(f"sandbox-degraded:{reason}")
         results.update(job.outputs())
         errors.update(_cell_errors(job))
-        if job.redacted and REDACTED not in ctx.flags:
-            ctx.flags.append(REDACTED)
+        _flag_redacted(ctx, job)
         # The markers are written where the student's code can forge or delete them: "done" counts
         # only with every probe's result there, and a run that looks as if the driver never reached
         # the student's code is the grader's failure only if the driver works without that code.
@@ -217,8 +222,7 @@ def _train(ctx: Context, spec: Spec, pts: float, charged: dict) -> PartVerdict:
     limits = ctx.limits["train"]
     result = job.run(limits)
     got = job.outputs()
-    if job.redacted and REDACTED not in ctx.flags:
-        ctx.flags.append(REDACTED)
+    _flag_redacted(ctx, job)
     if request["name"] not in got:
         status, what = _status_of(result)
         message = (f"training did not finish within {limits.cpu_seconds:.0f} s of CPU time: is your code very slow "

@@ -39,8 +39,6 @@ from autograder.engine.grade import check_contract, grade
 from autograder.engine.job import default_limits
 from autograder.engine.outcome import Context, Verdict
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _resolve_seed(seed: int | None) -> int:
     """Explicit seed, else $NNKIT_GRADER_SEED (one run's workers then agree), else one per process."""
