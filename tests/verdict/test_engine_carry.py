@@ -3,6 +3,7 @@ the reference's earlier classes, written from the earlier SOURCE notebook, insid
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from autograder.engine.carry import carried, prepare
 from autograder.engine.job import Job, _save_arrays, default_limits
+from autograder.engine.training import _reference
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "source" / "mlp" / "mlp.ipynb"
@@ -60,3 +62,12 @@ def test_the_sandboxed_driver_loads_the_reference_classes(tmp_path):
     job.run(default_limits("quick"))
     report = json.loads((job.work / "out" / "cells.json").read_text())
     assert report == {"setup": {"status": "ok"}, "check": {"status": "ok"}}, report
+
+
+def test_the_trusted_reference_network_gets_them_too(tmp_path, monkeypatch):
+    """Accuracy is measured with the source's own classes in the grader's process, wherever it runs."""
+    monkeypatch.delenv("NNKIT_CARRY_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    ns = _reference(str(_course(tmp_path)), ())
+    assert ns["Linear"](3, 2).forward(np.ones((4, 3))).shape == (4, 2)
+    assert "NNKIT_CARRY_DIR" not in os.environ
