@@ -196,7 +196,8 @@ def explain_field(probe, name: str, a, e, known: Mistakes) -> str:
                 guess = wrong(i).get(name)
         except Exception:  # noqa: BLE001 - a guess that does not apply to this probe
             continue
-        if guess is not None and close(a, np.asarray(guess, dtype=float).reshape(e.shape)):
+        guess = None if guess is None else np.asarray(guess, dtype=float)
+        if guess is not None and guess.size == e.size and close(a, guess.reshape(e.shape)):
             return message
     if name == "dx" and "g" in i and i["g"].shape == a.shape and close(a * i["g"], e):
         return "backward must multiply the local derivative by the upstream gradient g"

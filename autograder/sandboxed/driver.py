@@ -156,6 +156,9 @@ def probe_init(ns, job, p: dict, rec: Probe) -> None:
     """Build the class several times; report every parameter of every build."""
     for i, spec in enumerate(p["builds"]):
         try:
+            if "nnkit_seed" in spec:        # rng=None must follow nnkit.seed
+                import nnkit
+                nnkit.seed(spec["nnkit_seed"])
             m = ns[p["class"]](*spec.get("args", []), **_kwargs(spec.get("kwargs")))
             for name in getattr(m, "param_names", ()):
                 rec.put(f"{i}.{name}", getattr(m, name))
@@ -190,17 +193,20 @@ def probe_optimizer(ns, job, p: dict, rec: Probe) -> None:
     new arrays are fine: we record what update returns."""
     stage = "init"
     try:
-        opt = ns[p["class"]](**_kwargs(p.get("init")))
-        current: dict[str, np.ndarray] = {}
-        for i, step in enumerate(p["steps"]):
-            stage = f"update {i}"
-            key = step["key"]
-            param = _load(job, step["param"]) if step.get("param") else current[key].copy()
-            new = opt.update(key, param, _load(job, step["grad"]))
-            if new is None:
-                raise TypeError("update returned None: it must return the updated parameter")
-            rec.put(f"step{i}", new)
-            current[key] = np.array(new, dtype=np.float64)
+        # "instances": 2 replays the steps on a second, new optimizer ("again.step<i>"): the same
+        # results unless state leaks from one instance to the next
+        for run in range(p.get("instances", 1)):
+            opt = ns[p["class"]](**_kwargs(p.get("init")))
+            current: dict[str, np.ndarray] = {}
+            for i, step in enumerate(p["steps"]):
+                stage = f"update {i}"
+                key = step["key"]
+                param = _load(job, step["param"]) if step.get("param") else current[key].copy()
+                new = opt.update(key, param, _load(job, step["grad"]))
+                if new is None:
+                    raise TypeError("update returned None: it must return the updated parameter")
+                rec.put(f"{'again.' * run}step{i}", new)
+                current[key] = np.array(new, dtype=np.float64)
     except Exception as exc:  # noqa: BLE001
         rec.fail(stage, exc)
 

@@ -88,18 +88,27 @@ def _sgd(variant):
     def run(i):
         lr, mu, wd = (i["init"].get(k, 0.0) for k in ("lr", "momentum", "weight_decay"))
         shared = getattr(variant, "shared", False)
-        vel, cur, out = {}, {}, {}
-        for n, (key, pfile, gfile) in enumerate(i["steps"]):
-            p = i["arrays"][pfile] if pfile else cur[key]
-            vkey = "all" if shared else key
-            p, vel[vkey] = variant(p, i["arrays"][gfile], vel.get(vkey, 0.0), lr, mu, wd)
-            cur[key] = out[f"step{n}"] = p
+        vel, out = {}, {}
+        for again in range(i.get("instances", 1)):
+            if not getattr(variant, "class_state", False):
+                vel = {}           # a new optimizer starts afresh, unless its state lives on the class
+            cur = {}
+            for n, (key, pfile, gfile) in enumerate(i["steps"]):
+                p = i["arrays"][pfile] if pfile else cur[key]
+                vkey = "all" if shared else key
+                p, vel[vkey] = variant(p, i["arrays"][gfile], vel.get(vkey, 0.0), lr, mu, wd)
+                cur[key] = out[f"{'again.' * again}step{n}"] = p
         return out
     return run
 
 
 def _shared(fn):
     fn.shared = True
+    return fn
+
+
+def _class_state(fn):
+    fn.class_state = True
     return fn
 
 
@@ -202,6 +211,9 @@ MISTAKES = {
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + (1 - mu) * (g + wd * p)), mu * v + (1 - mu) * (g + wd * p)))),
         ("weight decay is applied twice (in v and again in the step): add weight_decay·param to the gradient once",
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * p + wd * p), mu * v + g + wd * p))),
+        ("a new SGD starts with the velocities of an earlier one: keep them in self (a dict made in __init__), "
+         "not in a class attribute or a global",
+         _sgd(_class_state(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * p), mu * v + g + wd * p)))),
         ("the learning rate is applied twice (once in v and once in the step)",
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + lr * (g + wd * p)), mu * v + lr * (g + wd * p)))),
     ],

@@ -60,6 +60,7 @@ def linear_probes(rng, more) -> list[Probe]:
         {"args": [big_in, big_out], "kwargs": {"init_std": std, "rng": {"generator": seed + 1}}},
         {"args": [big_in, big_out], "kwargs": {"rng": {"seed": seed + 2}}},
         {"args": [big_in, big_out], "kwargs": {"init_std": std}},
+        *[{"args": [big_in, big_out], "kwargs": {"init_std": std}, "nnkit_seed": seed + 3}] * 2,   # nnkit.seed twice
     ]
     probes.append(Probe("linear.init", "linear", "init", {"class": "Linear", "builds": builds},
                         inputs={"std": std, "builds": builds},
@@ -123,8 +124,29 @@ def loss_probes(rng, more) -> list[Probe]:
     return probes
 
 
-def sgd_probes(rng) -> list[Probe]:
-    probes = []
+def _steps(rng, name: str, shape: tuple) -> tuple[dict, list, list]:
+    """Four steps on keys a and b in turn (same shape: a velocity shared by the keys would not fail
+    loudly, only be wrong); the params are the optimizer's own results after the first step."""
+    arrays, steps, record = {}, [], []
+    for i in range(4):
+        for key in ("a", "b"):
+            g = f"{name}.{key}{i}.g.npy"
+            arrays[g] = rng.normal(size=shape)
+            step = {"key": key, "grad": g}
+            if i == 0:
+                step["param"] = f"{name}.{key}.p.npy"
+                arrays[step["param"]] = rng.normal(size=shape)
+            steps.append(step)
+            record.append((key, step.get("param"), g))
+    return arrays, steps, record
+
+
+def sgd_probes(rng, more) -> list[Probe]:
+    # First, so no earlier optimizer has run: the same steps on two instances (state must not leak).
+    init = {"lr": float(more.uniform(0.05, 0.5)), "momentum": float(more.uniform(0.5, 0.95))}
+    arrays, steps, record = _steps(more, "sgd.instances", (3, 2))
+    probes = [Probe("sgd.instances", "sgd", "optimizer", {"class": "SGD", "init": init, "steps": steps, "instances": 2},
+                    arrays, {"init": init, "steps": record, "arrays": arrays, "instances": 2}, label="SGD")]
     shape = tuple(_distinct(rng, 2, 2, 7))
     settings = [("sgd.plain", {"lr": float(rng.uniform(0.05, 0.5))}),
                 ("sgd.momentum", {"lr": float(rng.uniform(0.05, 0.5)), "momentum": float(rng.uniform(0.5, 0.95))}),
@@ -132,17 +154,7 @@ def sgd_probes(rng) -> list[Probe]:
                                "weight_decay": float(rng.uniform(0.05, 0.2))}),
                 ("sgd.decay_only", {"lr": float(rng.uniform(0.05, 0.5)), "weight_decay": float(rng.uniform(0.05, 0.2))})]
     for name, init in settings:
-        arrays, steps, record = {}, [], []
-        for i in range(4):                   # keys a and b in turn, same shape: a shared velocity
-            for key in ("a", "b"):           # would not fail loudly, only be wrong
-                g = f"{name}.{key}{i}.g.npy"
-                arrays[g] = rng.normal(size=shape)
-                step = {"key": key, "grad": g}
-                if i == 0:
-                    step["param"] = f"{name}.{key}.p.npy"
-                    arrays[step["param"]] = rng.normal(size=shape)
-                steps.append(step)
-                record.append((key, step.get("param"), g))
+        arrays, steps, record = _steps(rng, name, shape)
         probes.append(Probe(name, "sgd", "optimizer", {"class": "SGD", "init": init, "steps": steps},
                             arrays, {"init": init, "steps": record, "arrays": arrays}, label="SGD"))
     return probes
@@ -152,7 +164,7 @@ def quick_probes(seed: int) -> list[Probe]:
     """Every probe but training, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     more = np.random.default_rng([seed, 1])    # the earlier calls' inputs: the others' draws stay as they were
-    probes = linear_probes(rng, more) + activation_probes(rng, more) + loss_probes(rng, more) + sgd_probes(rng)
+    probes = linear_probes(rng, more) + activation_probes(rng, more) + loss_probes(rng, more) + sgd_probes(rng, more)
     for i, p in enumerate(probes):
         p.request["seed"] = seed + i
     return probes
@@ -189,6 +201,9 @@ def judge_init(probe, info: dict | None, got: dict) -> str | None:
     if not np.array_equal(got["0.W"], got["1.W"]):
         return ("two layers built with the same rng seed got different W: draw W from the rng argument "
                 "(an int seed or a Generator), not from np.random")
+    if not np.array_equal(got["5.W"], got["6.W"]):
+        return ("with rng=None, two layers built after the same nnkit.seed got different W: draw W from "
+                "nnkit.rng() then, not from np.random or a new unseeded generator")
     return None
 
 
