@@ -263,8 +263,11 @@ def check_values(name: str, got, expected, atol: float = 1e-8, rtol: float = 1e-
     got_arr, expected = np.asarray(got), np.asarray(expected, dtype=np.float64)
     for words, wrong in known:       # before the shape test: a known mistake may have its own shape
         wrong = np.asarray(wrong, dtype=np.float64)
-        if wrong.shape == got_arr.shape and np.issubdtype(got_arr.dtype, np.number) and not (wrong.shape == expected.shape and np.allclose(
-                wrong, expected, atol=atol, rtol=rtol)) and np.allclose(got_arr, wrong, atol=atol, rtol=rtol):
+        if wrong.shape != got_arr.shape or not np.issubdtype(got_arr.dtype, np.number):
+            continue
+        if wrong.shape == expected.shape and np.allclose(wrong, expected, atol=atol, rtol=rtol):
+            continue                 # the mistake makes no difference on these values
+        if np.allclose(got_arr, wrong, atol=atol, rtol=rtol):
             _report_fail(f"{name}: {words}")
     if got_arr.shape != expected.shape:
         _report_fail(f"{name}: {gradcheck.diagnose(got_arr, expected, what='the result')}")
