@@ -53,6 +53,8 @@ def scale(what: str, factor: float, batch: int | None = None, *, name_batch: boo
     """``what`` equals ``factor`` times the right answer: which mistake that is.
     ``name_batch``: say the batch size's value (the notebook knows it; the grader keeps its inputs secret)."""
     n = batch if name_batch else None
+    if abs(factor) < 1e-12:
+        return all_zeros(what)
     table = [(-1.0, wrong_sign(what))]
     if batch and batch > 1:
         table += [(float(batch), n_times_too_large(what, n)), (1.0 / batch, n_times_too_small(what, n)),
@@ -63,6 +65,28 @@ def scale(what: str, factor: float, batch: int | None = None, *, name_batch: boo
         if abs(factor - value) <= 1e-3 * abs(value):
             return message
     return constant_factor(what, factor)
+
+
+def numerical_trouble(what: str, detail) -> str:
+    """An overflow, a division by zero or an invalid value where the contract promises none."""
+    return (f"{what}: numerical trouble ({detail}) — something overflows or divides by zero; "
+            "use a numerically stable form (e.g. subtract the row maximum before exp, "
+            "or exp(-|x|) for a sigmoid)")
+
+
+# Which array a method changed in place -> what to do instead.
+_IN_PLACE = {
+    "x": "forward changed its input array in place — compute a new array (e.g. np.maximum(x, 0)) "
+         "instead of assigning into x",
+    "scores": "forward changed the scores array in place — write e.g. `s = scores - m` instead of `scores -= m`",
+    "g": "backward changed the upstream gradient in place — compute a new array (e.g. g * mask) "
+         "instead of assigning into it",
+}
+
+
+def changed_in_place(array: str) -> str:
+    """``array``: "x" (a layer's input), "scores" (a loss's input) or "g" (the upstream gradient)."""
+    return _IN_PLACE[array]
 
 
 # ---------------------------------------------------------------- convolution and pooling

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from autograder.engine import diagnose as D
 from autograder.engine import training as T
 from autograder.engine.job import REDACTED, Job, _expected, _save_arrays, _status_of
 from autograder.engine.outcome import Context, PartVerdict
@@ -241,7 +242,8 @@ def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
     pts = check_contract(spec, ctx.source)
     seed = ctx.probe_seed if spec.seed is None else spec.seed
     probes = spec.probes(seed)
-    expected = _expected(ctx.source, seed, probes, ctx.carry)
+    expected = Expected(_expected(ctx.source, seed, probes, ctx.carry),
+                        lambda: _expected(ctx.source, seed, [_in_float32(p) for p in probes], ctx.carry))
     results, charged, errors = run_probes(ctx, probes)
     parts = [_judge_part(spec, p, pts[p.grade_id], ctx, probes, results, charged, errors, expected)
              for p in spec.parts]
@@ -250,22 +252,52 @@ def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
     return parts
 
 
-# ------------------------------------------------------------------ a comparison for plain parts
-RTOL, ATOL = 1e-4, 1e-7
-# How messages name a module probe's outputs (driver.py's probe_module).
-FIELDS = {"y0": "forward's output", "y1": "forward's output", "dx": "backward's return value (dx)",
-          "grad.W": "dW", "grad.b": "db", "param.W": "params()['W']", "param.b": "params()['b']"}
+class Expected(dict):
+    """The source's results on the probes, {name: (info, arrays)}; ``rounded()``: its results on the
+    same inputs rounded to float32, computed when first asked for (only a submission that differs
+    from the first ever needs them)."""
+
+    def __init__(self, results: dict, rounded: Callable[[], dict]):
+        super().__init__(results)
+        self._rounded, self._cache = rounded, None
+
+    def rounded(self) -> dict:
+        if self._cache is None:
+            self._cache = self._rounded()
+        return self._cache
 
 
-def close(a, e) -> bool:
-    """|a - e| <= RTOL * (largest |e|) + ATOL everywhere, nan/inf in the same places."""
-    a, e = np.asarray(a, dtype=float), np.asarray(e, dtype=float)
-    if a.shape != e.shape or not np.array_equal(np.isfinite(a), np.isfinite(e)):
-        return False
-    fin = np.isfinite(e)
-    if not fin.any():
-        return True
-    return bool(np.all(np.abs(a[fin] - e[fin]) <= RTOL * float(np.abs(e[fin]).max()) + ATOL))
+def _in_float32(probe):
+    """The probe with its float inputs rounded to float32: what code that computes in float32 sees."""
+    return dataclasses.replace(probe, arrays={k: v.astype(np.float32).astype(np.float64) if v.dtype.kind == "f" else v
+                                              for k, v in probe.arrays.items()})
+
+
+# ------------------------------------------------------------------ judging a part's probes
+def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Part, list, dict, dict], Judged]:
+    """The judge of specs whose probes all check one contract: full points when every probe passes,
+    else none, with each distinct message (``diagnose``).  ``rules``: {part: (probe, info, got) ->
+    message or None} for probes judged by rule (``compare=False``), not against the reference."""
+    def judge(part: Part, probes: list, results: dict, expected: dict) -> Judged:
+        messages, errored = [], False
+        for probe in probes:
+            info, got = results.get(probe.name, (None, {}))
+            if probe.compare:
+                msg = D.judge_probe(probe, part.label, info, got, expected[probe.name][1], known)
+                # Arithmetic in float32 (which the contracts accept) rounds the inputs first: a result that
+                # matches the source's on rounded inputs is right (±1e4 logits lose 1e-3 that way).
+                if msg and isinstance(expected, Expected) and info and info.get("status") == "ok" and \
+                        D.judge_probe(probe, part.label, info, got, expected.rounded()[probe.name][1], known) is None:
+                    msg = None
+            else:
+                msg = (rules or {})[part.name](probe, info, got)
+            errored |= info is not None and info.get("status") != "ok"
+            if msg and msg not in messages:
+                messages.append(msg)
+        if not messages:
+            return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
+        return Judged(0.0, "error" if errored else "failed", messages)
+    return judge
 
 
 def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), inputs=None) -> str | None:
@@ -278,14 +310,14 @@ def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), in
         return f"{label} raised {info.get('error')} (in {info.get('stage')})"
     for field_name, e in ref.items():
         a = got.get(field_name)
-        if a is not None and close(a, e):
+        if a is not None and D.close(a, e):
             continue
         for message, wrong in mistakes:
             with np.errstate(all="ignore"):
                 guess = wrong(inputs).get(field_name)
-            if a is not None and guess is not None and close(a, guess):
+            if a is not None and guess is not None and D.close(a, guess):
                 return message
-        name = FIELDS.get(field_name, field_name)
+        name = D.LABELS.get(field_name, field_name)
         if a is None:
             return f"{label}: {name} is missing"
         if a.shape != e.shape:

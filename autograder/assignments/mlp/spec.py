@@ -4,18 +4,20 @@ Probe inputs are drawn from a per-run seed, with shapes chosen so that every
 dimension differs from the others (a transposed or unsummed array then has a
 different shape, and the mistake can be named) and with the edge cases the
 contract promises: a batch of 1, ReLU exactly at 0, logits of ±1e4, sigmoid
-inputs of ±1e3, hinge scores exactly at the kink, two optimizer keys updated
-in turn.  The expected outputs are not here: they come from the source
-notebook's own solution cells run on the same probes.
+inputs of ±1e3 (those with numerical warnings as errors, as the notebook's strict
+self-checks), hinge scores exactly at the kink, two optimizer keys updated in
+turn, a batch-of-1 call after a call with another batch (nothing may carry over:
+gradients set, not accumulated).  Every probe also reports an input changed in
+place.  The expected outputs are not here: they come from the source notebook's
+own solution cells run on the same probes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from autograder.assignments.mlp import diagnose
-from autograder.engine.grade import Judged, Part, Spec
+from autograder.assignments.mlp.mistakes import KNOWN
+from autograder.engine.diagnose import Probe, exception_message, loss_probe, module_probe, name_shape
+from autograder.engine.grade import Part, Spec, all_or_nothing
 from autograder.engine.training import Network, TrainingPart
 
 CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
@@ -25,54 +27,19 @@ CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Ta
 TRAINING_NEEDS = ("linear", "relu", "softmax_ce_loss", "sgd")
 
 
-@dataclass
-class Probe:
-    name: str
-    part: str
-    kind: str
-    request: dict                      # JSON for the driver; arrays by file name
-    arrays: dict = field(default_factory=dict)    # file name -> array written for the driver
-    inputs: dict = field(default_factory=dict)    # what diagnose.py may use to name mistakes
-    dims: dict = field(default_factory=dict)      # symbolic names of sizes, e.g. {"N": 4}
-    compare: bool = True               # False: judged by rules (init), not against the reference
-
-    def as_request(self) -> dict:
-        return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
-
-    @property
-    def label(self) -> str:
-        return CLASSES[self.part]
-
-
 def _distinct(rng, k: int, low: int, high: int) -> list[int]:
     return [int(v) for v in rng.choice(np.arange(low, high), size=k, replace=False)]
 
 
-def _module(name, part, x_list, g, *, init=None, params=None, dims=None, args=(), **inputs) -> Probe:
-    arrays, request = {}, {"class": CLASSES[part], "args": list(args), "init": init or {}, "forward": []}
-    for i, x in enumerate(x_list):
-        arrays[f"{name}.x{i}.npy"] = x
-        request["forward"].append(f"{name}.x{i}.npy")
-    if params:
-        request["params"] = {}
-        for p, v in params.items():
-            arrays[f"{name}.{p}.npy"] = v
-            request["params"][p] = f"{name}.{p}.npy"
-    arrays[f"{name}.g.npy"] = g
-    request["backward"] = f"{name}.g.npy"
-    return Probe(name, part, "module", request, arrays,
-                 {"x": x_list[-1], "g": g, **(params or {}), **(init or {}), **inputs}, dims or {})
+def _module(name, part, x_list, g, **kw) -> Probe:
+    return module_probe(name, part, CLASSES[part], x_list, g, **kw)
 
 
-def _loss(name, part, scores, labels, *, init=None, dims=None) -> Probe:
-    arrays = {f"{name}.scores.npy": scores, f"{name}.labels.npy": labels}
-    request = {"class": CLASSES[part], "init": init or {},
-               "scores": f"{name}.scores.npy", "labels": f"{name}.labels.npy"}
-    return Probe(name, part, "loss", request, arrays,
-                 {"scores": scores, "labels": labels, **(init or {})}, dims or {})
+def _loss(name, part, scores, labels, **kw) -> Probe:
+    return loss_probe(name, part, CLASSES[part], scores, labels, **kw)
 
 
-def linear_probes(rng) -> list[Probe]:
+def linear_probes(rng, more) -> list[Probe]:
     n, n_in, n_out = _distinct(rng, 3, 2, 10)
     n0 = n + 3       # an earlier forward with another batch: backward must use the latest input
     dims = {"N": n, "in": n_in, "out": n_out}
@@ -82,7 +49,8 @@ def linear_probes(rng) -> list[Probe]:
     W1, b1 = rng.normal(size=(n_in, n_out)), rng.normal(size=n_out)
     probes.append(_module("linear.batch1", "linear", [rng.normal(size=(1, n_in))],
                           rng.normal(size=(1, n_out)), params={"W": W1, "b": b1}, args=(n_in, n_out),
-                          dims={"N": 1, "in": n_in, "out": n_out}))
+                          dims={"N": 1, "in": n_in, "out": n_out},
+                          warmup=[(more.normal(size=(n, n_in)), more.normal(size=(n, n_out)))]))
     big_in, big_out = 300, 200
     std = float(rng.choice([0.05, 0.2, 0.5]))
     seed = int(rng.integers(1 << 30))
@@ -95,11 +63,11 @@ def linear_probes(rng) -> list[Probe]:
     ]
     probes.append(Probe("linear.init", "linear", "init", {"class": "Linear", "builds": builds},
                         inputs={"std": std, "builds": builds},
-                        dims={"in": big_in, "out": big_out}, compare=False))
+                        dims={"in": big_in, "out": big_out}, compare=False, label="Linear"))
     return probes
 
 
-def activation_probes(rng) -> list[Probe]:
+def activation_probes(rng, more) -> list[Probe]:
     probes = []
     n, d = _distinct(rng, 2, 3, 9)
     dims = {"N": n, "D": d}
@@ -115,27 +83,33 @@ def activation_probes(rng) -> list[Probe]:
         x = x_with_zeros()
         probes.append(_module(f"{part}.fb", part, [x], rng.normal(size=x.shape), init=init, dims=dims))
         x3 = x_with_zeros(shape=(2, 3, 4))                 # "any input shape"
-        probes.append(_module(f"{part}.3d", part, [x3], rng.normal(size=x3.shape), init=init))
+        probes.append(_module(f"{part}.3d", part, [x3], rng.normal(size=x3.shape), init=init,
+                              warmup=[(more.normal(size=x.shape), more.normal(size=x.shape))]))
     for part in ("sigmoid", "tanh"):                       # must not overflow for |x| up to 1e3
         x = np.array([[-1e3, -700.0, -40.0, 0.0, 40.0, 700.0, 1e3]])
-        probes.append(_module(f"{part}.big", part, [x], rng.normal(size=x.shape)))
+        probes.append(_module(f"{part}.big", part, [x], rng.normal(size=x.shape), strict=True))
     x = x_with_zeros()
     probes.append(_module("leaky_relu.default", "leaky_relu", [x], rng.normal(size=x.shape), dims=dims))
     return probes
 
 
-def loss_probes(rng) -> list[Probe]:
+def loss_probes(rng, more) -> list[Probe]:
     n, k = _distinct(rng, 2, 3, 11)
     dims = {"N": n, "K": k}
     labels = rng.integers(k, size=n)
     labels[:2] = [0, k - 1]
+
+    def earlier():      # a call with another batch first: nothing may carry over to the next one
+        return [(more.normal(scale=3, size=(n, k)), more.integers(k, size=n))]
+
     probes = [
         _loss("euclidean_loss.fb", "euclidean_loss", rng.normal(size=(n, k)), labels, dims=dims),
-        _loss("euclidean_loss.batch1", "euclidean_loss", rng.normal(size=(1, k)), labels[:1]),
+        _loss("euclidean_loss.batch1", "euclidean_loss", rng.normal(size=(1, k)), labels[:1], warmup=earlier()),
         _loss("softmax_ce_loss.fb", "softmax_ce_loss", rng.normal(scale=3, size=(n, k)), labels, dims=dims),
-        _loss("softmax_ce_loss.batch1", "softmax_ce_loss", rng.normal(scale=3, size=(1, k)), labels[:1]),
+        _loss("softmax_ce_loss.batch1", "softmax_ce_loss", rng.normal(scale=3, size=(1, k)), labels[:1],
+              warmup=earlier()),
         _loss("softmax_ce_loss.big", "softmax_ce_loss",       # finite loss and gradient at ±1e4
-              rng.choice([-1e4, 1e4], size=(n, k)) + rng.normal(size=(n, k)), labels, dims=dims),
+              rng.choice([-1e4, 1e4], size=(n, k)) + rng.normal(size=(n, k)), labels, dims=dims, strict=True),
     ]
     margin = float(rng.choice([2.0, 3.0, 4.0]))
     probes += [
@@ -170,34 +144,52 @@ def sgd_probes(rng) -> list[Probe]:
                 steps.append(step)
                 record.append((key, step.get("param"), g))
         probes.append(Probe(name, "sgd", "optimizer", {"class": "SGD", "init": init, "steps": steps},
-                            arrays, {"init": init, "steps": record, "arrays": arrays}))
+                            arrays, {"init": init, "steps": record, "arrays": arrays}, label="SGD"))
     return probes
 
 
 def quick_probes(seed: int) -> list[Probe]:
     """Every probe but training, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    probes = linear_probes(rng) + activation_probes(rng) + loss_probes(rng) + sgd_probes(rng)
+    more = np.random.default_rng([seed, 1])    # the earlier calls' inputs: the others' draws stay as they were
+    probes = linear_probes(rng, more) + activation_probes(rng, more) + loss_probes(rng, more) + sgd_probes(rng)
     for i, p in enumerate(probes):
         p.request["seed"] = seed + i
     return probes
 
 
-def judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Judged:
-    """All or nothing: every probe of a part checks the same contract."""
-    messages, errored = [], False
-    for probe in probes:
-        info, got = results.get(probe.name, (None, {}))
-        if probe.compare:
-            msg = diagnose.judge_probe(probe, part.label, info, got, expected[probe.name][1])
-        else:
-            msg = diagnose.judge_init(probe, info, got)
-        errored |= info is not None and info.get("status") != "ok"
-        if msg and msg not in messages:
-            messages.append(msg)
-    if not messages:
-        return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
-    return Judged(0.0, "error" if errored else "failed", messages)
+def judge_init(probe, info: dict | None, got: dict) -> str | None:
+    """Linear's construction, by rules: shape, spread, zero bias, rng determinism."""
+    if info is None:
+        return None
+    if info.get("status") != "ok":
+        return exception_message("linear", "Linear", info, KNOWN)
+    n_in, n_out = probe.dims["in"], probe.dims["out"]
+    for k, build in enumerate(probe.inputs["builds"]):
+        W, b = got.get(f"{k}.W"), got.get(f"{k}.b")
+        if W is None or b is None:
+            return "Linear needs attributes W and b (param_names = ('W', 'b'))"
+        if W.shape != (n_in, n_out):
+            return ("W must have shape (in_features, out_features)" if W.shape == (n_out, n_in)
+                    else f"W has shape {name_shape(W.shape, probe.dims)}, expected (in, out)")
+        if b.shape != (n_out,):
+            return "b must have shape (out_features,)"
+        if np.any(b != 0):
+            return "the bias b must start at zero"
+        want = build["kwargs"].get("init_std", 0.01)
+        have = float(W.std())
+        if not abs(have - want) <= 0.05 * want:
+            if abs(have - 0.01) <= 5e-4 and want != 0.01:
+                return "W's spread ignores init_std: draw W with standard deviation init_std"
+            if abs(have - want ** 2) <= 0.05 * want ** 2:
+                return "W's standard deviation is init_std², not init_std: init_std is a standard deviation"
+            return f"W's standard deviation is {have / want:.3g}x the init_std asked for"
+        if abs(float(W.mean())) > 5 * want / np.sqrt(W.size):
+            return "W is not centred at 0: draw it from a normal distribution with mean 0"
+    if not np.array_equal(got["0.W"], got["1.W"]):
+        return ("two layers built with the same rng seed got different W: draw W from the rng argument "
+                "(an int seed or a Generator), not from np.random")
+    return None
 
 
 # The grader's training run (fixed, seeded): batch 100, momentum 0.9, no weight decay, 4 epochs at
@@ -210,6 +202,7 @@ NETWORK = Network([("Linear", (784, 128), {"init_std": 0.01, "rng": {"seed": 202
                   "SoftmaxCrossEntropyLoss", "SGD", [(4, 0.1), (1, 0.01)], {"momentum": 0.9, "weight_decay": 0.0},
                   batch_size=100, seed=2024)
 
-SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes, judge,
+SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes,
+            all_or_nothing(KNOWN, {"linear": judge_init}),
             training=TrainingPart(Part("training", "training-tests", "training", "training"), TRAINING_NEEDS,
                                   "mnist", NETWORK, threshold=0.97))
