@@ -128,11 +128,10 @@ def epoch_rows(x: np.ndarray, y: np.ndarray, ns: dict, images: int = EPOCH_IMAGE
                 batch(x[b], y[b])
             if part:
                 seconds[name] += time.perf_counter() - start
-    measured = images - len(slices[0])
-    base = seconds["reference CNN"] * TRAIN_IMAGES / measured
+    per_epoch = {name: s * TRAIN_IMAGES / (images - len(slices[0])) for name, s in seconds.items()}
+    base = per_epoch["reference CNN"]
     return [{"what": "CNN epoch (55,000 images, batch 100)" if i == 0 else "", "side": name,
-             "s/epoch": round(s * TRAIN_IMAGES / measured, 1), "vs reference": f"{s * TRAIN_IMAGES / measured / base:.2f}x"}
-            for i, (name, s) in enumerate(seconds.items())]
+             "s/epoch": round(s, 1), "vs reference": f"{s / base:.2f}x"} for i, (name, s) in enumerate(per_epoch.items())]
 
 
 def run() -> list[dict]:
