@@ -87,3 +87,55 @@ _IN_PLACE = {
 def changed_in_place(array: str) -> str:
     """``array``: "x" (a layer's input), "scores" (a loss's input) or "g" (the upstream gradient)."""
     return _IN_PLACE[array]
+
+
+# ---------------------------------------------------------------- convolution and pooling
+# ``what`` names the array ("Conv2d.forward", "dx", "db").
+
+def kernel_flipped(what: str) -> str:
+    return (f"{what} flips the kernel (a true convolution): this layer is a cross-correlation, "
+            "it slides W over x as it is")
+
+
+def output_size(what: str, got_shape, expected_shape) -> str:
+    return (f"{what} has shape {got_shape} but should have shape {expected_shape}: the output size is "
+            "(H + 2·padding − kernel_size) // stride + 1")
+
+
+def padding_wrong(what: str) -> str:
+    return f"{what} pads x by the wrong amount: `padding` rows and columns of zeros on every side"
+
+
+def padding_left_in(what: str, got_shape=None, expected_shape=None) -> str:
+    shapes = f" (shape {got_shape} instead of {expected_shape})" if got_shape is not None else ""
+    return f"{what} still includes the zero padding{shapes}: crop it off, back to x's shape"
+
+
+def not_summed_over(what: str, over: str) -> str:
+    return f"{what} is not summed over {over}"
+
+
+def pool_gradient_everywhere(what: str) -> str:
+    return f"{what} sends the gradient to every position of the pooling window: only its maximum gets it"
+
+
+def pool_ties_to_all(what: str) -> str:
+    return (f"{what} sends a window's gradient to every tied maximum: by the tie rule only the first "
+            "maximum (row by row) gets it")
+
+
+def flatten_order(what: str) -> str:
+    return f"{what} does not undo forward's order: backward must reshape in the order forward flattened"
+
+
+def channels_last(what: str) -> str:
+    return f"{what} treats x as channels-last (N, H, W, C); the layout here is (N, C, H, W)"
+
+
+def stride_ignored(what: str) -> str:
+    return f"{what} ignores the stride: window (i, j) starts at row stride·i and column stride·j"
+
+
+def pool_tie_rule(what: str) -> str:
+    return (f"{what} breaks ties another way: by the tie rule only the first maximum of a window "
+            "(row by row) gets its gradient")

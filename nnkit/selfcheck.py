@@ -245,19 +245,28 @@ def check_loss(loss, *, n: int = 8, classes: int = 5, seed: int = 0, args=(), kw
 
 
 def check_values(name: str, got, expected, atol: float = 1e-8, rtol: float = 1e-5,
-                 *, batch: int | None = None, strict: bool = False) -> bool:
+                 *, batch: int | None = None, strict: bool = False, known=()) -> bool:
     """Compare ``got`` with ``expected`` (arrays or numbers) and say how they differ.
 
     ``got`` may be a function of no arguments (``lambda: layer.forward(x)``): it is then
     called here, so an exception in it becomes the ✗ line, and with ``strict=True`` so does
     a numerical warning (overflow, division by zero).  ``batch`` (the batch size N) lets a
-    result off by a factor N be named.
+    result off by a factor N be named.  ``known``: ``[(words, what that mistake gives)]``, worked
+    out by the caller (a flipped kernel, say); a result that matches one is named by its words.
     """
     if callable(got):
         got = _call(name, got, strict=strict)
     if got is None:
         _report_fail(f"{name}: got None — did you forget to return the result?")
     got_arr, expected = np.asarray(got), np.asarray(expected, dtype=np.float64)
+    for words, wrong in known:       # before the shape test: a known mistake may have its own shape
+        wrong = np.asarray(wrong, dtype=np.float64)
+        if wrong.shape != got_arr.shape or not np.issubdtype(got_arr.dtype, np.number):
+            continue
+        if wrong.shape == expected.shape and np.allclose(wrong, expected, atol=atol, rtol=rtol):
+            continue                 # the mistake makes no difference on these values
+        if np.allclose(got_arr, wrong, atol=atol, rtol=rtol):
+            _report_fail(f"{name}: {words}")
     if got_arr.shape != expected.shape:
         _report_fail(f"{name}: {gradcheck.diagnose(got_arr, expected, what='the result')}")
     if not np.issubdtype(got_arr.dtype, np.number) and got_arr.dtype != bool:

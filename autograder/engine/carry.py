@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.engine.extract import strip_magics
+
 
 def _literal_names(node) -> list[str] | None:
     try:
@@ -54,8 +56,8 @@ def carried(source: Path) -> dict[str, list[str]]:
     for cell in nb.cells:
         if cell.cell_type != "code" or cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             continue
-        try:
-            tree = ast.parse(cell.source)
+        try:      # a setup cell's `%matplotlib inline` is not Python: read it as the driver runs it
+            tree = ast.parse(strip_magics(cell.source)[0])
         except SyntaxError:
             continue
         for node in ast.walk(tree):

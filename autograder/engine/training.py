@@ -56,6 +56,7 @@ class Network:
     batch_size: int = 100
     seed: int = 0
     input_shape: tuple = ()          # one sample as the first layer takes it; () = a flat row
+    samples: int | None = None       # train on the first ``samples`` of the train split (a short run); None: all
 
     @property
     def classes(self) -> list[str]:

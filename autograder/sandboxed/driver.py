@@ -219,10 +219,11 @@ def probe_train(ns, job, p: dict, rec: Probe) -> None:
     net = p["network"]
     stage = "data"
     try:
-        x = _load(job, p["x"])
+        keep = slice(net.get("samples"))      # a short run trains on the first samples only
+        x = _load(job, p["x"])[keep]
         x = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
         x = x.reshape(len(x), *net["input_shape"]) if net["input_shape"] else x
-        y = _load(job, p["y"]).astype(np.int64)
+        y = _load(job, p["y"])[keep].astype(np.int64)
         stage = "build"
         nnkit.seed(net["seed"])
         layers = [ns[name](*args, **_kwargs(kwargs)) for name, args, kwargs in net["layers"]]

@@ -55,3 +55,15 @@ def test_the_kernel_and_what_forced_it_are_named(monkeypatch, env, forced):
     kernel = machine.numpy_kernel()
     assert "threads" in kernel and kernel.split()[0] in ("openblas", "mkl", "blis")
     assert ("forced by OPENBLAS_CORETYPE=Haswell" in kernel) is forced
+
+
+def test_the_conv_section_times_every_side_it_names():
+    from bench import conv
+    ns = conv.reference()
+    rng = np.random.default_rng(2)
+    x, y = rng.random((200, 1, 28, 28), dtype=np.float32), rng.integers(10, size=200)
+    rows = conv.conv_pool_rows(x, ns)
+    assert [r["side"] for r in rows][:2] == ["reference (fast)", "Conv2dNaive loops (batch 5, x20)"]
+    assert all(r["ms"] > 0 for r in rows)
+    rows = conv.epoch_rows(x, y, ns, images=200)
+    assert rows[0]["side"] == "reference CNN" and rows[0]["s/epoch"] > 0

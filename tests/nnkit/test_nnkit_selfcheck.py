@@ -101,6 +101,11 @@ VALUES = [
     ("none", None, {}, "got None — did you forget to return the result?"),
     ("one-entry", A + np.eye(2, 3), {}, "largest difference 1 at index (0, 0): got 2, expected 1"),
     ("strings", np.array(["a"] * 6).reshape(2, 3), {}, "not numbers"),
+    # a mistake the caller worked out is named by its words, whatever its shape
+    ("known", A[:, ::-1], {"known": [("flips it", A[:, ::-1])]}, "flips it"),
+    ("known-shape", np.pad(A, 1), {"known": [("kept the padding", np.pad(A, 1))]}, "kept the padding"),
+    ("known-other", -A, {"known": [("flips it", A[:, ::-1])]}, "has the wrong sign"),
+    ("known-right", A.copy(), {"known": [("no mistake", A.copy())]}, None),
 ]
 
 

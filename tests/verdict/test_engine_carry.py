@@ -71,3 +71,12 @@ def test_the_trusted_reference_network_gets_them_too(tmp_path, monkeypatch):
     ns = _reference(str(_course(tmp_path)), ())
     assert ns["Linear"](3, 2).forward(np.ones((4, 3))).shape == (4, 2)
     assert "NNKIT_CARRY_DIR" not in os.environ
+
+
+def test_a_setup_cell_with_an_ipython_magic_still_carries(tmp_path):
+    """`%matplotlib inline` is not Python: the calls are read from the cell as the driver runs it."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "%matplotlib inline\n" + SETUP, metadata={"nbgrader": {"grade_id": "setup", "locked": True}})])
+    later = tmp_path / "later.ipynb"
+    nbformat.write(nb, later)
+    assert carried(later) == {"mlp": ["Linear", "ReLU"]}

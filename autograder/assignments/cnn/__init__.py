@@ -1,0 +1,1 @@
+"""Hidden, trusted grading of the `cnn` assignment (never shipped, never sandboxed): see spec.py."""
