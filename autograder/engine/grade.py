@@ -108,9 +108,9 @@ def _cell_errors(job) -> dict:
         return {}
 
 
-def _driver_works(root: Path, ex, inputs: Path, limits) -> bool:
+def _driver_works(root: Path, ex, inputs: Path, limits, carry: Path | None) -> bool:
     """The driver with the trusted setup cell only (no student code, no probes): does it finish?"""
-    job = Job(root, "sanity", ex.program()[:1], [], inputs)
+    job = Job(root, "sanity", ex.program()[:1], [], inputs, carry)
     job.run(limits)
     return job.has("done")
 
@@ -136,7 +136,7 @@ def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
         if not todo:
             break
         cells = [c for c in ex.program() if c["id"] not in charged]
-        job = Job(ctx.root, f"quick{attempt}", cells, [p.as_request() for p in todo], inputs)
+        job = Job(ctx.root, f"quick{attempt}", cells, [p.as_request() for p in todo], inputs, ctx.carry)
         result = job.run(ctx.limits["quick"])
         for reason in getattr(result, "degraded", None) or []:
             if f"sandbox-degraded:{reason}" not in ctx.flags:
@@ -151,7 +151,7 @@ def run_probes(ctx: Context, probes: list) -> tuple[dict, dict, dict]:
             break
         culprit = job.culprit()
         if (not job.has("cells.json") and not job.has("cell-setup.started")) or culprit == ("cell", "setup"):
-            if not _driver_works(ctx.root, ex, inputs, ctx.limits["quick"]):
+            if not _driver_works(ctx.root, ex, inputs, ctx.limits["quick"], ctx.carry):
                 raise RuntimeError(f"the grading driver failed on the trusted setup cell alone: {result.stderr[-2000:]}")
             started = [c["id"] for c in cells[1:] if job.has(f"cell-{c['id']}.started")]
             culprit = ("cell", started[-1] if started else cells[1]["id"]) if len(cells) > 1 else None
@@ -218,7 +218,7 @@ def _train(ctx: Context, spec: Spec, pts: float, charged: dict) -> PartVerdict:
         return dataclasses.replace(_TRAINED[key], messages=list(_TRAINED[key].messages))
     request, data = T.request(t, ctx.source, ctx.seed)
     cells = [c for c in ctx.ex.program() if c["id"] in ("setup", *t.needs)]
-    job = Job(ctx.root, "train", cells, [request], data)
+    job = Job(ctx.root, "train", cells, [request], data, ctx.carry)
     limits = ctx.limits["train"]
     result = job.run(limits)
     got = job.outputs()
@@ -241,7 +241,7 @@ def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
     pts = check_contract(spec, ctx.source)
     seed = ctx.probe_seed if spec.seed is None else spec.seed
     probes = spec.probes(seed)
-    expected = _expected(ctx.source, seed, probes)
+    expected = _expected(ctx.source, seed, probes, ctx.carry)
     results, charged, errors = run_probes(ctx, probes)
     parts = [_judge_part(spec, p, pts[p.grade_id], ctx, probes, results, charged, errors, expected)
              for p in spec.parts]

@@ -40,8 +40,9 @@ class Job:
     """One driver run: a trusted read-only folder (request + inputs) and a
     workdir that belongs to the student's code once the run starts."""
 
-    def __init__(self, root: Path, tag: str, cells: list[dict], probes: list[dict], inputs: Path):
-        self.inputs = inputs
+    def __init__(self, root: Path, tag: str, cells: list[dict], probes: list[dict], inputs: Path,
+                 carry: Path | None = None):
+        self.inputs, self.carry = inputs, carry
         self.ro = _fresh_dir(root, f"{tag}-request-")
         self.request = self.ro / "request.json"
         self.request.write_text(json.dumps({"cells": cells, "probes": probes, "inputs": str(inputs)}))
@@ -52,9 +53,14 @@ class Job:
     def argv(self) -> list[str]:
         return [str(PYTHON), "-I", "-B", str(DRIVER), str(self.request), str(self.work)]
 
+    def env(self) -> dict:
+        """The earlier assignments' reference classes (engine/carry.py), when this one carries any."""
+        return {"NNKIT_CARRY_DIR": str(self.carry)} if self.carry else {}
+
     def run(self, limits, readonly=()):
-        return sandbox_run(self.argv(), workdir=self.work, limits=limits,
-                           readonly=[DRIVER.parent, self.ro, self.inputs, *readonly])
+        carry = [self.carry] if self.carry else []
+        return sandbox_run(self.argv(), workdir=self.work, limits=limits, env=self.env(),
+                           readonly=[DRIVER.parent, self.ro, self.inputs, *carry, *readonly])
 
     def has(self, name: str) -> bool:
         return os.path.lexists(self.work / "out" / name)
@@ -139,7 +145,7 @@ def _status_of(result) -> tuple[str, str]:
 _EXPECTED: dict = {}
 
 
-def _expected(source: Path, seed: int, probes) -> dict:
+def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dict:
     """The source notebook's solution on these probes, once per (source, seed) per process.
     The source is trusted: it runs in a plain subprocess, not the sandbox."""
     key = (str(source), source.stat().st_mtime_ns, seed)
@@ -148,8 +154,8 @@ def _expected(source: Path, seed: int, probes) -> dict:
         with tempfile.TemporaryDirectory(prefix="nnkit-ref-") as tmp:
             root = Path(tmp)
             inputs = _save_arrays(root, {k: v for p in probes for k, v in p.arrays.items()})
-            job = Job(root, "ref", ex.program(), [p.as_request() for p in probes], inputs)
-            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1"}
+            job = Job(root, "ref", ex.program(), [p.as_request() for p in probes], inputs, carry)
+            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", **job.env()}
             done = subprocess.run(job.argv(), env=env, capture_output=True, timeout=300, text=True)
             got = job.outputs()
         broken = [n for n, (info, _) in got.items() if info["status"] != "ok"] + \

@@ -64,3 +64,4 @@ class Context:
     flags: list                 # append-only: flags for the whole submission
     train: bool = True
     probe_seed: int = 0         # this submission's hidden inputs: derived from seed and its code
+    carry: Path | None = None   # NNKIT_CARRY_DIR: the reference's earlier classes (engine/carry.py)

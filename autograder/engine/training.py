@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder.engine.carry import in_this_process
+
 # data set -> (nnkit loader, image shape (H, W) of one row of x)
 DATASETS = {"mnist": ("load_mnist", (28, 28)), "digits": ("load_digits", (8, 8))}
 STALE_SECONDS = 6 * 3600      # a disguised copy unused this long is removed (another seed's grading)
@@ -180,9 +182,10 @@ def _reference(source: str, needs: tuple) -> dict:
     """The source notebook's setup and solution cells, executed here (trusted code)."""
     from autograder.engine.extract import extract
     ns: dict = {"__name__": "reference"}
-    for cell in extract(Path(source), Path(source)).program():
-        if cell["id"] in ("setup", *needs):
-            exec(compile(cell["source"], f"<source {cell['id']}>", "exec"), ns)  # noqa: S102 - the source's own code
+    with in_this_process(Path(source)):
+        for cell in extract(Path(source), Path(source)).program():
+            if cell["id"] in ("setup", *needs):
+                exec(compile(cell["source"], f"<source {cell['id']}>", "exec"), ns)  # noqa: S102 - the source's own code
     return ns
 
 

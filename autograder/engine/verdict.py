@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.engine import reference
+from autograder.engine import carry, reference
 from autograder.engine.extract import extract
 from autograder.engine.grade import check_contract, grade
 from autograder.engine.job import default_limits
@@ -130,7 +130,7 @@ def grade_notebook(path, assignment: str = "mlp", *, seed: int | None = None, li
     os.chmod(root, 0o755)
     try:
         parts = grade(Context(ex, source, seed, {"quick": quick_limits, "train": train_limits},
-                              root, flags, train, submission_seed(seed, ex)), spec)
+                              root, flags, train, submission_seed(seed, ex), carry.prepare(source, root / "carry")), spec)
     finally:
         if own_dir:    # rmtree does not follow the symlinks student code may have planted
             shutil.rmtree(root, ignore_errors=True)

@@ -120,6 +120,11 @@ def execute_job(job: dict) -> dict:
         shutil.copy(jobdir / "sanitized.ipynb", workdir / "notebook.ipynb")
         for extra in job.get("extra_files", []):  # data files of the assignment, as nbgrader copies them
             shutil.copy(extra, workdir / Path(extra).name)
+        from autograder.engine import carry
+        carried = carry.prepare(Path(job["source_notebook"]), jobdir / "carry")
+        if carried:     # the reference's earlier classes, as the verdict uses them
+            env["NNKIT_CARRY_DIR"] = str(carried)
+            readonly.append(str(carried))
         home = workdir / "home"
         env.update(IPYTHONDIR=str(home / ".ipython"), JUPYTER_RUNTIME_DIR=str(home / ".rt"),
                    JUPYTER_DATA_DIR=str(home / ".jd"), MPLCONFIGDIR=str(home / ".mpl"), NNKIT_DATA=str(home / ".nnkit"))
@@ -156,7 +161,7 @@ def execute_job(job: dict) -> dict:
     except Exception:  # noqa: BLE001 - one submission's failure is reported, never raised
         out["error"] = traceback.format_exc()[-4000:]
     finally:  # what the student's code left is read: nothing of it stays on the host
-        for leftover in ("run", "verdict"):
+        for leftover in ("run", "verdict", "carry"):
             shutil.rmtree(jobdir / leftover, ignore_errors=True)
     out["seconds"] = round(time.monotonic() - started, 2)
     return out

@@ -88,10 +88,17 @@ class Course:
 
     def source_hash(self, assignment: str) -> str:
         """Changes whenever any file of the assignment's source changes: a regrade trigger."""
+        from autograder.engine.carry import carried, earlier_source
         digest = hashlib.sha256()
         folder = self.source_dir(assignment)
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
-            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+        # What else decides its grades: the course's own spec, and the earlier notebooks whose
+        # reference classes it carries forward (engine/carry.py).
+        spec = self.source.parent / "specs" / f"{assignment}.py"
+        extra = ([spec] if spec.is_file() else []) + [
+            earlier_source(nb, aid) for nb in files if nb.suffix == ".ipynb" for aid in carried(nb)]
+        for path in files + extra:
+            digest.update(str(path.relative_to(folder) if path.is_relative_to(folder) else path.name).encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()
 

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from autograder.engine.carry import carried, earlier_source
+
 # A task that killed this many workers is given up on (the student's flag says grader error).
 ALLOWED_FAILURES = 3
 
@@ -38,6 +40,8 @@ def ship(job: dict, grader: str) -> dict:
             "sanitized": _pack(Path(job["jobdir"]) / "sanitized.ipynb"),
             "submitted": (Path(job["notebook_path"]).name, _pack(job["notebook_path"])),
             "source": (Path(job["source_notebook"]).name, _pack(job["source_notebook"])),
+            "earlier": [(aid, _pack(earlier_source(job["source_notebook"], aid)))
+                        for aid in carried(Path(job["source_notebook"]))],
             "extra": [(Path(p).name, _pack(p)) for p in job.get("extra_files", [])]}
 
 
@@ -54,9 +58,14 @@ def run_shipped(shipped: dict, execute_job, grader_hash) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="autograder-task-"))
     try:
         scratch.chmod(0o755)
-        jobdir, submitted, source, extra = (scratch / d for d in ("job", "submitted", "source", "extra"))
+        # source/<id>/<id>.ipynb beside source/<earlier>/<earlier>.ipynb, as engine/carry.py finds them
+        jobdir, submitted, source, extra = (scratch / d for d in ("job", "submitted", f"source/{job['assignment']}",
+                                                                  "extra"))
         for folder in (jobdir, submitted, source, extra):
-            folder.mkdir()
+            folder.mkdir(parents=True)
+        for aid, data in shipped.get("earlier", []):
+            (scratch / "source" / aid).mkdir(exist_ok=True)
+            (scratch / "source" / aid / f"{aid}.ipynb").write_bytes(base64.b64decode(data))
         (jobdir / "sanitized.ipynb").write_bytes(base64.b64decode(shipped["sanitized"]))
         name, data = shipped["submitted"]
         (submitted / name).write_bytes(base64.b64decode(data))
