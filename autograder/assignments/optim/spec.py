@@ -429,12 +429,13 @@ def judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Jud
 
 
 # The grader's training run: 784-256-10 with ReLU and dropout 0.1 (the student's Dropout), the student's
-# Adam at lr 1e-3 for 2 epochs then 2e-4 for 1 (a fresh optimizer per stage), batches of 100.
+# Adam at lr 2e-3 for 2 epochs then 2e-4 for 1 (a fresh optimizer per stage), batches of 100: 97.72% on plain
+# data with the reference (7.6 s of CPU); 2 epochs at 1e-3 alone gave 96.9-97.1%, too close to the line.
 NETWORK = Network([("Linear", (784, 256), {"init_std": 0.05, "rng": {"seed": 2024}}), ("ReLU", (), {}),
                    ("Dropout", (0.1,), {"rng": {"seed": 7}}),
                    ("Linear", (256, 10), {"init_std": 0.06, "rng": {"seed": 2025}})],
-                  "SoftmaxCrossEntropyLoss", "Adam", [(2, 1e-3), (1, 2e-4)], batch_size=100, seed=2024)
+                  "SoftmaxCrossEntropyLoss", "Adam", [(2, 2e-3), (1, 2e-4)], batch_size=100, seed=2024)
 
 SPEC = Spec("optim", [Part(part, f"{part}-tests", part, label) for part, label in LABELS.items()], quick_probes, judge,
             training=TrainingPart(Part("training", "training-tests", "training", "best MLP"), ("adam", "dropout"),
-                                  "mnist", NETWORK, threshold=0.975))
+                                  "mnist", NETWORK, threshold=0.97))
