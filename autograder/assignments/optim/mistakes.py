@@ -173,15 +173,16 @@ MISTAKES = {
         (M["rms_not_squared"], _replay(_rms(not_squared=True))),
         (M["shared_state"], _replay(_rms(), shared=True)),
     ],
-    "adam": _adam_mistakes("l2") + [
-        (M["adam_shared_t"], _shared_counter_only("l2")),
+    # a shared counter first: on a key's later steps it can coincide with a wrong power
+    "adam": [(M["adam_shared_t"], _shared_counter_only("l2"))] + _adam_mistakes("l2") + [
         (M["adam_decay_ignored"], _replay(_adam(decay=None))),
     ],
     "adamw": [
         (M["adamw_decay_in_gradient"], _replay(_adam(decay="l2"))),
         (M["adamw_decay_no_lr"], _replay(_adam(decay="decoupled", lr_decay=False))),
         (M["adamw_decay_ignored"], _replay(_adam(decay=None))),
-    ] + _adam_mistakes("decoupled") + [(M["adam_shared_t"], _shared_counter_only("decoupled"))],
+        (M["adam_shared_t"], _shared_counter_only("decoupled")),
+    ] + _adam_mistakes("decoupled"),
     "schedule": [
         (M["schedule_off_by_one"], _schedule(off_by_one=True)),
         (M["schedule_warmup_from_zero"], _schedule(warm_from_zero=True)),
