@@ -92,7 +92,8 @@ OPTIM = {
     "schedule_cosine_not_clamped": "after total_steps the cosine schedule stays at min_lr",
     "l2_no_half": "the penalty is (λ/2)·Σ W², whose gradient is λ·W: a factor 2 is off",
     "l2_biases": "biases are not penalized: only the weight matrices W",
-    "dropout_not_rescaled": "dropout is not rescaled: in training, divide the kept units by (1 − p) (inverted dropout)",
+    "dropout_not_rescaled": "dropout is not rescaled: in training, divide the kept units by (1 − p) "
+                            "(inverted dropout)",
     "dropout_eval_changed": "eval mode must return x unchanged (and pass the gradient through): "
                             "dropping and rescaling happen in training only",
     "dropout_keep_prob": "p is the probability of dropping a unit, not of keeping it",
@@ -103,7 +104,8 @@ OPTIM = {
     "bn_eval_batch_stats": "in eval mode BatchNorm uses the running statistics, not the batch's",
     "bn_running_not_updated": "the running statistics are not updated in training: "
                               "running ← (1 − momentum)·running + momentum·batch",
-    "bn_momentum_swapped": "the running average's weights are swapped: running ← (1 − momentum)·running + momentum·batch",
+    "bn_momentum_swapped": "the running average's weights are swapped: "
+                           "running ← (1 − momentum)·running + momentum·batch",
     "bn_unbiased_var": "the variance divides by N − 1: BatchNorm uses the batch variance with 1/N",
     "bn_backward_constant_stats": "backward in training treats the batch mean and variance as constants: "
                                   "they depend on x too",
@@ -117,3 +119,11 @@ OPTIM = {
     "ckpt_schedule": "the checkpoint drops the schedule's step: save and restore schedule.t",
     "ckpt_resume": "resuming from the checkpoint does not give the weights of the uninterrupted run bit for bit",
 }
+OPTIM.update({
+    "aug_radians": "the angle is used as radians: convert degrees with math.radians first",
+    "aug_clockwise": "the rotation goes the wrong way: positive degrees turn the digit counter-clockwise",
+    "aug_shift_sign": "the shift has the wrong sign: a positive dy moves the digit down, a positive dx right",
+    "aug_scale_inverted": "the scale is inverted: scale > 1 makes the digit larger (divide the coordinates by it)",
+    "aug_border_clamped": "outside the image counts as 0: clamping to the edge pixels smears the border inwards",
+    "aug_nearest": "the resampling is nearest-neighbour: it must be bilinear (the four neighbours, weighted)",
+})

@@ -166,6 +166,35 @@ def _prelu(i, *, summed=True, with_x=True, zero_is_identity=False):
             "dalpha": per if (alpha.shape[0] > 1 or not summed) else np.array([per.sum()])}
 
 
+# ------------------------------------------------------------------ augmentation
+def _affine(images, shift, degrees, scale, *, radians=False, clockwise=False, shift_sign=1.0,
+            invert_scale=False, clamp=False, nearest=False):
+    img = np.asarray(images, dtype=np.float64).reshape(-1, 28, 28)
+    theta = degrees if radians else math.radians(degrees)
+    theta = -theta if clockwise else theta
+    s = 1.0 / scale if invert_scale else scale
+    c = 13.5
+    i, j = np.mgrid[0:28, 0:28]
+    u, v = j - c - shift_sign * shift[1], i - c - shift_sign * shift[0]
+    xs = (math.cos(theta) * u - math.sin(theta) * v) / s + c
+    ys = (math.sin(theta) * u + math.cos(theta) * v) / s + c
+    if nearest:
+        xs, ys = np.rint(xs), np.rint(ys)
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    fx, fy = xs - x0, ys - y0
+    out = np.zeros_like(img)
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            yy, xx = y0 + dy, x0 + dx
+            inside = np.ones_like(yy, dtype=bool) if clamp else (yy >= 0) & (yy < 28) & (xx >= 0) & (xx < 28)
+            out += np.where(inside, wy * wx, 0.0) * img[:, np.clip(yy, 0, 27), np.clip(xx, 0, 27)]
+    return out.reshape(np.shape(images))
+
+
+def _augment(**kw):
+    return lambda i: {f"case{k}": _affine(*case, **kw) for k, case in enumerate(i["cases"])}
+
+
 MISTAKES = {
     "rmsprop": [
         (M["rms_eps_inside"], _replay(_rms(eps_inside=True))),
@@ -184,10 +213,13 @@ MISTAKES = {
         (M["adam_shared_t"], _shared_counter_only("decoupled")),
     ] + _adam_mistakes("decoupled"),
     "schedule": [
-        (M["schedule_off_by_one"], _schedule(off_by_one=True)),
-        (M["schedule_warmup_from_zero"], _schedule(warm_from_zero=True)),
+        # Only the first wrong field is replayed, so the order matters: after a warm-up "not shifted" and
+        # "off by one" can give the same first wrong rate, and step() counting first gives the rates of an
+        # off-by-one lr_at (whose lr_at values are right, and came first).
         (M["schedule_warmup_not_shifted"], _schedule(warm_not_shifted=True)),
         (M["schedule_step_order"], _schedule(step_order=True)),
+        (M["schedule_off_by_one"], _schedule(off_by_one=True)),
+        (M["schedule_warmup_from_zero"], _schedule(warm_from_zero=True)),
         (M["schedule_cosine_not_clamped"], _schedule(no_clamp=True)),
     ],
     "l2": [
@@ -202,6 +234,14 @@ MISTAKES = {
         (M["bn_unbiased_var"], lambda i: _batchnorm(i, unbiased=True)),
         (M["bn_backward_constant_stats"], lambda i: _batchnorm(i, const_stats=True)),
         (M["bn_eps_outside"], lambda i: _batchnorm(i, eps_outside=True)),
+    ],
+    "augment": [
+        (M["aug_radians"], _augment(radians=True)),
+        (M["aug_clockwise"], _augment(clockwise=True)),
+        (M["aug_shift_sign"], _augment(shift_sign=-1.0)),
+        (M["aug_scale_inverted"], _augment(invert_scale=True)),
+        (M["aug_border_clamped"], _augment(clamp=True)),
+        (M["aug_nearest"], _augment(nearest=True)),
     ],
     "prelu": [
         (M["prelu_shared_not_summed"], lambda i: _prelu(i, summed=False)),

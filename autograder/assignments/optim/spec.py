@@ -23,7 +23,8 @@ from autograder.engine.training import Network, TrainingPart
 from nnkit.mistakes import OPTIM as M
 
 LABELS = {"rmsprop": "RMSProp", "adam": "Adam", "adamw": "AdamW", "schedule": "Schedule", "l2": "L2 penalty",
-          "dropout": "Dropout", "batchnorm": "BatchNorm1d", "prelu": "PReLU", "checkpoint": "checkpoints"}
+          "dropout": "Dropout", "batchnorm": "BatchNorm1d", "prelu": "PReLU", "augment": "augmentation",
+          "checkpoint": "checkpoints"}
 CARRIED = ["Linear", "ReLU", "SoftmaxCrossEntropyLoss"]      # the reference's, in grading
 
 
@@ -299,6 +300,36 @@ def prelu_probes(rng) -> list[Probe]:
     return out
 
 
+# ------------------------------------------------------------------ augmentation
+AUGMENT_STEPS = """
+put("images", random_augment(load(P + ".x.npy"), np.random.default_rng(S["seed"]), **S["kwargs"]))
+"""
+
+
+def augment_probes(rng) -> list[Probe]:
+    n = int(rng.integers(2, 5))
+    x = rng.random((n, 784)) * (rng.random((n, 784)) < 0.4)       # sparse, like strokes on a black page
+    sign = lambda: float(rng.choice([-1.0, 1.0]))                  # noqa: E731
+    cases = [((0, 0), 0.0, 1.0),                                   # the identity
+             ((int(rng.integers(1, 4)) * sign(), int(rng.integers(1, 4)) * sign()), 0.0, 1.0),
+             ((0, 0), float(rng.uniform(10, 40)) * sign(), 1.0),
+             ((0, 0), 0.0, float(rng.choice([0.8, 0.9, 1.15, 1.25]))),
+             ((float(rng.uniform(-3, 3)), float(rng.uniform(-3, 3))), float(rng.uniform(-30, 30)),
+              float(rng.uniform(0.85, 1.2))),
+             ((0, 0), 90.0, 1.0)]
+    arrays = {"augment.x.npy": x, "augment.x3.npy": x.reshape(n, 28, 28)}
+    calls = [{"args": [{"file": "augment.x.npy"}, list(shift), deg, sc]} for shift, deg, sc in cases]
+    calls.append({"args": [{"file": "augment.x3.npy"}, list(cases[4][0]), cases[4][1], cases[4][2]]})
+    inputs = {"cases": [(x, *case) for case in cases] + [(x.reshape(n, 28, 28), *cases[4])]}
+    call = Probe("augment.transform", "augment", {"kind": "call", "function": "affine_transform",
+                                                  "needs": ["affine_transform"], "cases": calls}, arrays, inputs)
+    settings = {"seed": int(rng.integers(1 << 30)),
+                "kwargs": {"max_shift": int(rng.integers(1, 4)), "max_degrees": float(rng.uniform(5, 25)),
+                           "scale_range": (0.9, float(rng.uniform(1.05, 1.2)))}}
+    return [call, _script("augment.random", "augment", ["random_augment", "affine_transform"], settings,
+                          AUGMENT_STEPS, {"x": x})]
+
+
 # ------------------------------------------------------------------ checkpoints
 CHECKPOINT_STEPS = """
 class StandIn(nnkit.Optimizer):
@@ -403,7 +434,7 @@ def judge_checkpoint(probe: Probe, info, got) -> list[str]:
 def quick_probes(seed: int) -> list[Probe]:
     rng = np.random.default_rng(seed)
     probes = (optimizer_probes(rng) + schedule_probes(rng) + l2_probes(rng) + dropout_probes(rng)
-              + batchnorm_probes(rng) + prelu_probes(rng) + checkpoint_probes(rng))
+              + batchnorm_probes(rng) + prelu_probes(rng) + augment_probes(rng) + checkpoint_probes(rng))
     for i, p in enumerate(probes):
         p.request["seed"] = seed + i
     return probes
@@ -419,9 +450,12 @@ def judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Jud
             found = judge_dropout(probe, info, got)
         elif probe.part == "checkpoint":
             found = judge_checkpoint(probe, info, got)
+        elif info is not None and info.get("case_errors"):
+            found = [f"{probe.label}: {probe.request.get('function')} raised "
+                     f"{next(iter(info['case_errors'].values()))}"]
         else:
-            found = [compare(probe.label, info, got, expected[probe.name][1], W.MISTAKES.get(probe.part, ()),
-                             probe.inputs)]
+            table = W.MISTAKES.get(probe.part, ()) if probe.inputs else ()     # nothing to replay them with
+            found = [compare(probe.label, info, got, expected[probe.name][1], table, probe.inputs)]
         messages += [m for m in found if m and m not in messages]
     if not messages:
         return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
