@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.engine.carry import carried
 from autograder.pipeline import generate, release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,8 +182,9 @@ def test_setup_cell_passes_with_the_course_nnkit():
         nb = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
         setup = next(c for c in nb.cells if c.get("id") == "setup").source
         code = "\n".join(line for line in setup.splitlines() if not line.startswith("%"))
+        # a later assignment's setup carries classes from a finished earlier one (the reference's here)
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "MPLBACKEND": "Agg"})
+                              env={**os.environ, "MPLBACKEND": "Agg", "NNKIT_CARRY_DIR": str(ROOT / "solutions")})
         assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -245,25 +247,29 @@ def test_fresh_virtualenv_runs_the_release(built, tmp_path):
     runner = tmp_path / "run_in_fresh_env.py"
     runner.write_text((Path(__file__).parent / "run_in_fresh_env.py").read_text())
 
-    def run(notebook: Path) -> dict:
-        done = subprocess.run([str(python), str(runner), str(notebook)], cwd=notebook.parent, env=env,
+    def run(notebook: Path, **extra_env) -> dict:
+        done = subprocess.run([str(python), str(runner), str(notebook)], cwd=notebook.parent, env={**env, **extra_env},
                               capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     for assignment in ASSIGNMENTS:
         folder = work / assignment
+        # A later assignment carries classes from an earlier one: beside an untouched earlier copy its setup
+        # cell stops at once, naming the class to finish; the reference runs with the earlier reference's.
+        earlier = carried(ROOT / "source" / assignment / f"{assignment}.ipynb")
         student = run(folder / f"{assignment}.ipynb")
         assert Path(student["nnkit"]).is_relative_to(venv), student["nnkit"]
         assert not Path(student["nnkit"]).is_relative_to(ROOT)
         assert student["show_source"]
-        assert student["error"] and student["error"]["ename"] == "NotImplementedError", student["error"]
+        stop = "CarryError" if earlier else "NotImplementedError"
+        assert student["error"] and student["error"]["ename"] == stop, student["error"]
         cells = student["code_cells"]
         assert student["ran"] == cells[:cells.index(student["failed_cell"]) + 1]
         # The reference is the instructor's: copied in for this test only, never in the zip.
         reference = folder / f"reference-{assignment}.ipynb"
         reference.write_bytes((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_bytes())
-        ref = run(reference)
+        ref = run(reference, **({"NNKIT_CARRY_DIR": str(ROOT / "solutions")} if earlier else {}))
         assert ref["error"] is None, ref["error"]
         assert ref["ran"] == ref["code_cells"]
     print(f"\nfresh virtualenv: install {installed - started:.0f} s, "
