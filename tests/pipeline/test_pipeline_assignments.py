@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 # assignment, its autograded points and the test cells its verdict decides (the source's metadata)
 ASSIGNMENTS = [(a, sum(pts for *_, pts in graded_parts(a)), {grade_id for _, grade_id, _ in graded_parts(a)})
-               for a in ("mlp", "backprop")]
+               for a in ("mlp", "backprop", "optim")]
 
 
 @pytest.mark.parametrize("assignment, autograded_max, verdict_cells", ASSIGNMENTS)
