@@ -53,6 +53,8 @@ def scale(what: str, factor: float, batch: int | None = None, *, name_batch: boo
     """``what`` equals ``factor`` times the right answer: which mistake that is.
     ``name_batch``: say the batch size's value (the notebook knows it; the grader keeps its inputs secret)."""
     n = batch if name_batch else None
+    if abs(factor) < 1e-12:
+        return all_zeros(what)
     table = [(-1.0, wrong_sign(what))]
     if batch and batch > 1:
         table += [(float(batch), n_times_too_large(what, n)), (1.0 / batch, n_times_too_small(what, n)),

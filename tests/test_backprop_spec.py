@@ -1,12 +1,71 @@
 """The backprop grader: reference agrees with the source notebook, and each known
 mistake gets the score and the message the spec promises."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from autograder.assignments.backprop import spec
+from autograder.engine.job import flat_outputs
 from autograder.engine.reference import reference_namespace
+
+
+# ---------------------------------------------------------------- the probes in-process
+# What driver.py reports for backprop's ``values`` and ``call`` probes, computed on a namespace in
+# this process, so that mistakes given as Python values and functions can be judged directly
+# (student code itself only ever runs through the sandboxed driver;
+# tests/verdict/test_driver_values_call.py holds the driver to the same conventions).
+def _run_probe(ns: dict, probe: dict) -> dict:
+    out: dict = {}
+    if probe["kind"] == "values":
+        for name in probe["names"]:
+            if name not in ns:
+                out[f"{name}!missing"] = "not defined"
+                continue
+            value = ns[name]
+            for key, v in value.items() if isinstance(value, dict) else [(None, value)]:
+                label = name if key is None else f"{name}.{key}"
+                arr = np.asarray(v)
+                if arr.dtype.kind in "biuf":
+                    out[label] = arr.astype(np.float64)
+                else:
+                    out[f"{label}!bad"] = f"{type(v).__name__} is not a number"
+        return out
+    fn = ns[probe["function"]]
+    for i, case in enumerate(probe["cases"]):
+        args = [np.array(probe["arrays"][a["file"]], dtype=np.float64) if isinstance(a, dict) and "file" in a
+                else eval(a["expr"], {"np": np}) if isinstance(a, dict) else a for a in case["args"]]  # noqa: S307
+        try:
+            out[f"case{i}"] = np.asarray(fn(*args), dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001 - a mistaken implementation may raise anything
+            out[f"case{i}!error"] = f"{type(exc).__name__}: {exc}"
+        out.update({f"case{i}.arg{j}": arg for j, arg in enumerate(args) if isinstance(arg, np.ndarray)})
+    return out
+
+
+def grade_namespace(ns: dict) -> list[SimpleNamespace]:
+    """Every part judged on a namespace against the source's solution run the same way."""
+    arrays = {k: v for p in spec.probes() for k, v in p.get("arrays", {}).items()}
+    probes = [{**p, "arrays": arrays} for p in spec.probes()]
+    got = {p["name"]: _run_probe(ns, p) if all(n in ns for n in p["needs"]) else {} for p in probes}
+    want = {p["name"]: _run_probe(reference_namespace("backprop"), p) for p in probes}
+    verdicts = []
+    for name, _, _, probe in spec.PARTS:
+        judged = spec._JUDGES[name](name, got[probe], want[probe])
+        verdicts.append(SimpleNamespace(part=name, score=judged.score_fraction, status=judged.status,
+                                        messages=judged.messages))
+    return verdicts
+
+
+def std_reference() -> dict[str, dict[str, float]]:
+    """The three tables, from nnkit.explore's graph (the explorer's implementation of it)."""
+    from nnkit.explore import std_graph_values
+    vals = std_graph_values(spec.X1, spec.X2)
+    local = {f"d{child}/d{parent}": value for (parent, child), value in vals["local"].items()}
+    return {"std_forward": {k: vals["value"][k] for k in spec.STD_KEYS["std_forward"]},
+            "std_local": {k: local[k] for k in spec.STD_KEYS["std_local"]},
+            "std_grad": {k: vals["grad"][k] for k in spec.STD_KEYS["std_grad"]}}
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +80,7 @@ def test_given_data_match_the_notebook(reference):
 
 
 def test_reference_solution_gets_full_marks(reference):
-    verdicts = spec.grade_namespace(reference)
+    verdicts = grade_namespace(reference)
     assert [(v.part, v.score, v.status) for v in verdicts] == [(part, 1.0, "passed") for part, *_ in spec.PARTS]
 
 
@@ -33,7 +92,7 @@ def test_reference_solution_gets_full_marks(reference):
 ])
 def test_std_reference_values(reference, table, key, want):
     # Hand-derived at (x1, x2) = (-1, 3); the grader's table and the notebook's agree.
-    assert spec.std_reference()[table][key] == pytest.approx(want)
+    assert std_reference()[table][key] == pytest.approx(want)
     assert float(reference[table][key]) == pytest.approx(want)
 
 
@@ -45,7 +104,7 @@ def _answers(**changes):
             ns[table] = {**ns[table], key: value}
         else:
             ns[name] = value
-    return {v.part: v for v in spec.grade_namespace(ns)}
+    return {v.part: v for v in grade_namespace(ns)}
 
 
 V = spec.ce_variants()
@@ -146,7 +205,7 @@ def test_function_diagnoses(name, impl, text):
 
 def test_missing_answers_are_missing_not_crashes():
     ns = {"np": np}
-    verdicts = {v.part: v for v in spec.grade_namespace(ns)}
+    verdicts = {v.part: v for v in grade_namespace(ns)}
     assert all(v.score == 0 for v in verdicts.values())
     assert verdicts["ce_softmax"].status == "missing"
     assert verdicts["centered_difference"].status == "missing"
@@ -166,4 +225,4 @@ def test_probe_requests_are_json():
      {"ce_normalized!missing": "not defined", "case1!error": "ZeroDivisionError"}),
 ])
 def test_from_driver(info, arrays, expect):
-    assert spec.from_driver(info, arrays) == expect
+    assert flat_outputs(info, arrays) == expect

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from autograder.assignments.mlp import diagnose
+from autograder.engine import diagnose
 from nnkit import gradcheck, mistakes
 
 N = 6
@@ -30,6 +30,6 @@ def test_scaled_gradient_same_words(factor, words):
 def test_transposed_same_words():
     notebook = gradcheck.diagnose(EXPECTED.T, EXPECTED, what="dW")
     probe = SimpleNamespace(part="linear", inputs={}, dims={"N": N, "in": EXPECTED.shape[1]})
-    grader = diagnose.explain_field(probe, "grad.W", EXPECTED.T, EXPECTED)
+    grader = diagnose.explain_field(probe, "grad.W", EXPECTED.T, EXPECTED, diagnose.Mistakes())
     assert notebook == mistakes.transposed("dW", EXPECTED.T.shape, EXPECTED.shape)
     assert grader == mistakes.transposed("dW", "(in, N)", "(N, in)")

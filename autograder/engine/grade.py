@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from autograder.engine import diagnose as D
 from autograder.engine import training as T
 from autograder.engine.job import REDACTED, Job, _expected, _save_arrays, _status_of
 from autograder.engine.outcome import Context, PartVerdict
@@ -250,22 +251,26 @@ def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
     return parts
 
 
-# ------------------------------------------------------------------ a comparison for plain parts
-RTOL, ATOL = 1e-4, 1e-7
-# How messages name a module probe's outputs (driver.py's probe_module).
-FIELDS = {"y0": "forward's output", "y1": "forward's output", "dx": "backward's return value (dx)",
-          "grad.W": "dW", "grad.b": "db", "param.W": "params()['W']", "param.b": "params()['b']"}
-
-
-def close(a, e) -> bool:
-    """|a - e| <= RTOL * (largest |e|) + ATOL everywhere, nan/inf in the same places."""
-    a, e = np.asarray(a, dtype=float), np.asarray(e, dtype=float)
-    if a.shape != e.shape or not np.array_equal(np.isfinite(a), np.isfinite(e)):
-        return False
-    fin = np.isfinite(e)
-    if not fin.any():
-        return True
-    return bool(np.all(np.abs(a[fin] - e[fin]) <= RTOL * float(np.abs(e[fin]).max()) + ATOL))
+# ------------------------------------------------------------------ judging a part's probes
+def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Part, list, dict, dict], Judged]:
+    """The judge of specs whose probes all check one contract: full points when every probe passes,
+    else none, with each distinct message (``diagnose``).  ``rules``: {part: (probe, info, got) ->
+    message or None} for probes judged by rule (``compare=False``), not against the reference."""
+    def judge(part: Part, probes: list, results: dict, expected: dict) -> Judged:
+        messages, errored = [], False
+        for probe in probes:
+            info, got = results.get(probe.name, (None, {}))
+            if probe.compare:
+                msg = D.judge_probe(probe, part.label, info, got, expected[probe.name][1], known)
+            else:
+                msg = (rules or {})[part.name](probe, info, got)
+            errored |= info is not None and info.get("status") != "ok"
+            if msg and msg not in messages:
+                messages.append(msg)
+        if not messages:
+            return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
+        return Judged(0.0, "error" if errored else "failed", messages)
+    return judge
 
 
 def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), inputs=None) -> str | None:
@@ -278,14 +283,14 @@ def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), in
         return f"{label} raised {info.get('error')} (in {info.get('stage')})"
     for field_name, e in ref.items():
         a = got.get(field_name)
-        if a is not None and close(a, e):
+        if a is not None and D.close(a, e):
             continue
         for message, wrong in mistakes:
             with np.errstate(all="ignore"):
                 guess = wrong(inputs).get(field_name)
-            if a is not None and guess is not None and close(a, guess):
+            if a is not None and guess is not None and D.close(a, guess):
                 return message
-        name = FIELDS.get(field_name, field_name)
+        name = D.LABELS.get(field_name, field_name)
         if a is None:
             return f"{label}: {name} is missing"
         if a.shape != e.shape:

@@ -67,7 +67,8 @@ def has_verdict(assignment: str, source_root: Path | None = None) -> bool:
 
 
 def data_env() -> tuple[dict, list[str]]:
-    """Environment and read-only mounts that let notebooks load MNIST offline inside the sandbox."""
+    """Environment and read-only mounts that let notebooks load MNIST, iris and digits offline inside
+    the sandbox (which has no scikit-learn)."""
     env = {"NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
     readonly = []
@@ -75,6 +76,12 @@ def data_env() -> tuple[dict, list[str]]:
                       str(Path(os.environ.get("NNKIT_DATA", Path.home() / ".cache" / "nnkit")) / "mnist")):
         if candidate and Path(candidate).is_dir():
             env["MNIST_DIR"] = str(Path(candidate).resolve())
+            readonly.append(str(Path(candidate).resolve()))
+            break
+    from nnkit.data import small_cache_dir
+    for candidate in (os.environ.get("NNKIT_SMALL_DIR"), str(small_cache_dir())):   # iris, digits
+        if candidate and Path(candidate).is_dir():
+            env["NNKIT_SMALL_DIR"] = str(Path(candidate).resolve())
             readonly.append(str(Path(candidate).resolve()))
             break
     return env, readonly

@@ -5,7 +5,8 @@ Only the process that runs `grade-all` reads the results and writes the gradeboo
 autograded/ and the reports; a worker never touches the course folder.
 
 A Dask task carries the bytes it needs (sanitized and submitted notebook, source
-notebook with its hidden tests, data files) and hands back the executed notebook,
+notebook with its hidden tests, data files, the earlier source notebooks it carries
+classes from, a course's own spec) and hands back the executed notebook,
 so worker machines need the same checkout (`make venv data`, run as root for the
 sandbox) but no shared filesystem. A worker that dies mid-task is detected by the
 scheduler, which runs the task again on another worker; each task's result is
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from autograder.engine.carry import carried, earlier_source
+from autograder.engine.verdict import course_specs
 
 # A task that killed this many workers is given up on (the student's flag says grader error).
 ALLOWED_FAILURES = 3
@@ -42,6 +44,8 @@ def ship(job: dict, grader: str) -> dict:
             "source": (Path(job["source_notebook"]).name, _pack(job["source_notebook"])),
             "earlier": [(aid, _pack(earlier_source(job["source_notebook"], aid)))
                         for aid in carried(Path(job["source_notebook"]))],
+            "spec": _pack(spec) if (spec := course_specs(job["source_notebook"]) / f"{job['assignment']}.py").is_file()
+            else None,
             "extra": [(Path(p).name, _pack(p)) for p in job.get("extra_files", [])]}
 
 
@@ -63,6 +67,9 @@ def run_shipped(shipped: dict, execute_job, grader_hash) -> dict:
                                                                   "extra"))
         for folder in (jobdir, submitted, source, extra):
             folder.mkdir(parents=True)
+        if shipped.get("spec"):      # a course's own spec (specs/<id>.py beside its source folder)
+            (scratch / "specs").mkdir()
+            (scratch / "specs" / f"{job['assignment']}.py").write_bytes(base64.b64decode(shipped["spec"]))
         for aid, data in shipped.get("earlier", []):
             (scratch / "source" / aid).mkdir(exist_ok=True)
             (scratch / "source" / aid / f"{aid}.ipynb").write_bytes(base64.b64decode(data))

@@ -51,7 +51,7 @@ def submissions() -> dict[str, nbformat.NotebookNode]:
     ada = _reference_cells()
     variants = {}
     for case in cases.VALID:
-        for part, code in case.cells.items():
+        for part, code in case.edits.items():
             variants.setdefault(part, code)
     answers = {"ada": ada, "bob": {p: disguise(c) for p, c in ada.items()},
                "carol": dict(solutions.SOLUTIONS), "dan": {**solutions.SOLUTIONS, **variants}}

@@ -195,7 +195,7 @@ def _corpus_cells():
     """The mlp corpus' honest cells: the plain solution, its mistakes and its valid variants."""
     cells = {f"plain/{part}": code for part, code in {"setup": solutions.SETUP, **solutions.SOLUTIONS}.items()}
     cells |= {f"{case.name}/{part}": code for case in cases.WRONG + cases.VALID
-              for part, code in case.cells.items() if code}
+              for part, code in case.edits.items() if code}
     return cells
 
 

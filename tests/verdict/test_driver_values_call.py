@@ -1,5 +1,5 @@
 """driver.py's generic probe kinds `values` and `call`, read back through
-backprop's spec.from_driver: the conventions both sides must agree on."""
+the engine's job.flat_outputs: the conventions both sides must agree on."""
 from __future__ import annotations
 
 import subprocess
@@ -8,8 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from autograder.assignments.backprop import spec
-from autograder.engine.job import DRIVER, Job
+from autograder.engine.job import DRIVER, Job, flat_outputs
 
 CELL = """
 a = 1.5
@@ -47,7 +46,7 @@ def flat(tmp_path_factory):
               PROBES, inputs)
     subprocess.run([sys.executable, "-I", "-B", str(DRIVER), str(job.request), str(job.work)],
                    check=True, timeout=120)
-    return {name: spec.from_driver(info, arrays) for name, (info, arrays) in job.outputs().items()}
+    return {name: flat_outputs(info, arrays) for name, (info, arrays) in job.outputs().items()}
 
 
 def _plain(value):

@@ -1,4 +1,5 @@
-"""diagnose.py on synthetic arrays: each mistake is named, every correct variant passes."""
+"""engine/diagnose.py with mlp's mistake tables, on synthetic arrays: each mistake is named, every
+correct variant passes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from autograder.assignments.mlp import diagnose
-from autograder.assignments.mlp.spec import Probe, quick_probes
+from autograder.assignments.mlp.mistakes import KNOWN
+from autograder.assignments.mlp.spec import judge_init, quick_probes
+from autograder.engine import diagnose
+from autograder.engine.diagnose import Probe
 
 rng = np.random.default_rng(0)
 N, IN, OUT = 4, 7, 5
@@ -102,7 +105,7 @@ MISTAKES = [
 
 @pytest.mark.parametrize("probe, ref, got, phrase", MISTAKES, ids=[f"{m[0].part}-{m[3]}" for m in MISTAKES])
 def test_mistake_is_named(probe, ref, got, phrase):
-    message = diagnose.judge_probe(probe, "Cls", info(), got, ref)
+    message = diagnose.judge_probe(probe, "Cls", info(), got, ref, KNOWN)
     assert message is not None and phrase in message, message
 
 
@@ -116,7 +119,7 @@ EQUIVALENT = [
 
 @pytest.mark.parametrize("probe, ref, got", EQUIVALENT)
 def test_equivalent_outputs_pass(probe, ref, got):
-    assert diagnose.judge_probe(probe, "Cls", info(), got, ref) is None
+    assert diagnose.judge_probe(probe, "Cls", info(), got, ref, KNOWN) is None
 
 
 def test_exception_is_reported_with_a_hint():
@@ -126,12 +129,13 @@ def test_exception_is_reported_with_a_hint():
         {"status": "error", "stage": "backward", "error": "AttributeError: 'Linear' object has no attribute 'x'"},
         {},
         LINEAR_REF,
+        KNOWN,
     )
     assert "Linear.backward raised AttributeError" in message and "self.x = x" in message
 
 
 def test_messages_never_show_sizes_as_numbers():
-    message = diagnose.judge_probe(LINEAR, "Linear", info(), {**LINEAR_REF, "dx": np.zeros((N, OUT))}, LINEAR_REF)
+    message = diagnose.judge_probe(LINEAR, "Linear", info(), {**LINEAR_REF, "dx": np.zeros((N, OUT))}, LINEAR_REF, KNOWN)
     assert "(N, out)" in message and str(IN) not in message
 
 
@@ -162,7 +166,7 @@ def _builds(probe, draw):
 )
 def test_linear_init_rules(draw, phrase):
     probe = _init_probe()
-    message = diagnose.judge_init(probe, info(), _builds(probe, draw))
+    message = judge_init(probe, info(), _builds(probe, draw))
     assert (message is None) if phrase is None else (phrase in message), message
 
 

@@ -10,13 +10,11 @@ bring back plain numbers only:
   comes back as ``case<i>`` and every array argument after the call as
   ``case<i>.arg<j>`` (to see whether the function modified its input).
 
-``run_probe`` below is the in-process reference of both kinds (the tests use
-it on mistaken implementations).  The expected values are what the SOURCE
-notebook's own solution cells give on the same probes (``expected``: the
-pipeline runs them through the driver in a trusted process); the constants
-here only name mistakes.  Everything the grader decides happens in the
-``judge_*`` functions, which take the flat dicts of floats/arrays the driver
-reported and never any object from the student.
+The expected values are what the SOURCE notebook's own solution cells give on
+the same probes (the engine runs them through the driver in a trusted process);
+the constants here only name mistakes.  Everything the grader decides happens
+in the ``judge_*`` functions, which take the flat dicts of floats/arrays the
+driver reported (``engine.job.flat_outputs``), never any object from the student.
 
 Tolerances: rtol 1e-3 for the cross-entropies (students round to 3-4 digits),
 atol 1e-3 for the graph values (all are small exact numbers), rtol 1e-5 for
@@ -26,11 +24,12 @@ is ~1e-10).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from autograder.engine.diagnose import Probe
 from autograder.engine.grade import Judged, Part, Spec
+from autograder.engine.job import flat_outputs
 
 # Solution cells the driver must run (after the source notebook's `setup`).
 SOLUTION_CELLS = ("ce-values", "std-values", "centered-difference", "relative-error")
@@ -104,66 +103,7 @@ def probes() -> list[dict]:
     ]
 
 
-def probe_arrays() -> dict[str, np.ndarray]:
-    return {k: v for p in probes() for k, v in p.get("arrays", {}).items()}
-
-
-# ------------------------------------------------------------------ reference executor
-
-def run_probe(ns: dict, probe: dict, arrays: dict[str, np.ndarray]) -> dict:
-    """What driver.py reports for one probe: a flat dict of float64 arrays.
-
-    Failures are reported as ``{"error": message}`` entries, never raised."""
-    out: dict = {}
-    if probe["kind"] == "values":
-        for name in probe["names"]:
-            if name not in ns:
-                out[f"{name}!missing"] = "not defined"
-                continue
-            value = ns[name]
-            items = value.items() if isinstance(value, dict) else [(None, value)]
-            for key, v in items:
-                label = name if key is None else f"{name}.{key}"
-                try:
-                    arr = np.asarray(v)
-                    if arr.dtype.kind not in "biuf":
-                        raise TypeError(f"{type(v).__name__} is not a number")
-                    out[label] = arr.astype(np.float64)
-                except Exception as exc:  # noqa: BLE001 - student values of any kind
-                    out[f"{label}!bad"] = str(exc)
-    elif probe["kind"] == "call":
-        fn = ns[probe["function"]]
-        for i, case in enumerate(probe["cases"]):
-            args = []
-            for spec in case["args"]:
-                if isinstance(spec, dict) and "file" in spec:
-                    args.append(np.array(arrays[spec["file"]], dtype=np.float64))
-                elif isinstance(spec, dict) and "expr" in spec:
-                    args.append(eval(spec["expr"], {"np": np}))  # noqa: S307 - our own text
-                else:
-                    args.append(spec)
-            try:
-                result = np.asarray(fn(*args))
-                if result.dtype.kind not in "biuf":
-                    raise TypeError(f"returned {type(result).__name__}, expected numbers")
-                out[f"case{i}"] = result.astype(np.float64)
-            except Exception as exc:  # noqa: BLE001
-                out[f"case{i}!error"] = f"{type(exc).__name__}: {exc}"
-            for j, arg in enumerate(args):
-                if isinstance(arg, np.ndarray):
-                    out[f"case{i}.arg{j}"] = arg
-    return out
-
-
 # ------------------------------------------------------------------ judging
-
-@dataclass
-class PartResult:
-    part: str
-    score: float                 # the fraction of the part's points earned
-    status: str                  # passed | failed | missing (as in the Verdict contract)
-    messages: list[str] = field(default_factory=list)
-
 
 def _ce(labels_zero_based, probabilities, log=np.log) -> np.ndarray:
     rows = np.arange(len(probabilities))
@@ -214,47 +154,37 @@ _CE_HINT = {"softmax": "passes each output row through softmax first",
             "normalized": "divides each output row by its sum"}
 
 
-def judge_ce(part: str, got: dict, mine_expected: dict) -> PartResult:
+def judge_ce(part: str, got: dict, mine_expected: dict) -> Judged:
     """part is 'ce_softmax' or 'ce_normalized'; got is the 'ce_answers' probe output,
     mine_expected the same probe on the source's solution."""
     conv = "softmax" if part == "ce_softmax" else "normalized"
     other = "normalized" if conv == "softmax" else "softmax"
     if part not in got:
         why = got.get(f"{part}!bad") or got.get(f"{part}!missing") or "no value"
-        return PartResult(part, 0, "missing", [f"✗ {part}: {why} — assign a float"])
+        return Judged(0, "missing", [f"✗ {part}: {why} — assign a float"])
     value = got[part]
     if value.shape != ():
-        return PartResult(part, 0, "failed",
+        return Judged(0, "failed",
                            [f"✗ {part} has shape {value.shape}: the batch loss is one number "
                             "(average the per-sample losses)"])
     v = float(value)
     variants = ce_variants()
     want = float(mine_expected[part])
     if not math.isfinite(v):
-        return PartResult(part, 0, "failed", [f"✗ {part} = {v}: not a finite number"])
+        return Judged(0, "failed", [f"✗ {part} = {v}: not a finite number"])
     if math.isclose(v, want, rel_tol=1e-3):
-        return PartResult(part, 1.0, "passed", [f"✓ {part} = {v:.4f}"])
+        return Judged(1.0, "passed", [f"✓ {part} = {v:.4f}"])
     for mistake, target in variants[conv].items():
         if mistake != "right" and math.isclose(v, target, rel_tol=1e-3):
             msg = _CE_MESSAGES[mistake].format(name=part, got=v, want=want)
-            return PartResult(part, 1.0 if mistake == "sum" else 0,
+            return Judged(1.0 if mistake == "sum" else 0,
                                "passed" if mistake == "sum" else "failed", [msg])
     if any(math.isclose(v, variants[other][m], rel_tol=1e-3) for m in ("right", "sum")) and \
             not math.isclose(want, variants[other]["right"], rel_tol=1e-3):
         msg = _CE_MESSAGES["other_convention"].format(name=part, got=v, hint=_CE_HINT[conv])
-        return PartResult(part, 0, "failed", [msg])
-    return PartResult(part, 0, "failed",
+        return Judged(0, "failed", [msg])
+    return Judged(0, "failed",
                        [f"✗ {part} = {v:.4f} is not the mean cross-entropy of the batch"])
-
-
-def std_reference(x1: float = X1, x2: float = X2) -> dict[str, dict[str, float]]:
-    """The three tables, from nnkit.explore's graph (one implementation of the graph)."""
-    from nnkit.explore import std_graph_values
-    vals = std_graph_values(x1, x2)
-    local = {f"d{child}/d{parent}": value for (parent, child), value in vals["local"].items()}
-    return {"std_forward": {k: vals["value"][k] for k in STD_KEYS["std_forward"]},
-            "std_local": {k: local[k] for k in STD_KEYS["std_local"]},
-            "std_grad": {k: vals["grad"][k] for k in STD_KEYS["std_grad"]}}
 
 
 # The entries each std_grad entry is computed from by the chain rule.
@@ -323,7 +253,7 @@ def _chain(mine: dict) -> dict:
         return {}
 
 
-def judge_std(part: str, got: dict, expected: dict) -> PartResult:
+def judge_std(part: str, got: dict, expected: dict) -> Judged:
     """part: std_forward | std_local | std_backward. Partial credit per entry, except
     for entries the student copy gives (they are checked but earn nothing).
     ``expected``: the 'std_answers' probe on the source's solution."""
@@ -344,11 +274,11 @@ def judge_std(part: str, got: dict, expected: dict) -> PartResult:
             hint = _std_mistake(table, key, mine[label], mine, expected)
             messages.append(f"✗ {table}[{key!r}] = {mine[label]:g} is wrong" + (f": {hint}" if hint else ""))
     if f"{table}!missing" in got:
-        return PartResult(part, 0, "missing", [f"✗ {table} is not defined"])
+        return Judged(0, "missing", [f"✗ {table} is not defined"])
     if len(right) == len(want):
-        return PartResult(part, 1.0, "passed", [f"✓ {table}: all {len(want)} entries right"])
+        return Judged(1.0, "passed", [f"✓ {table}: all {len(want)} entries right"])
     score = len(right.intersection(scored)) / len(scored)
-    return PartResult(part, score, "failed", messages)
+    return Judged(score, "failed", messages)
 
 
 def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
@@ -366,12 +296,12 @@ def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
     return ""
 
 
-def judge_centered_difference(got: dict, expected: dict) -> PartResult:
+def judge_centered_difference(got: dict, expected: dict) -> Judged:
     """expected: the source solution's results on the same cases."""
     part = "centered_difference"
     if not got or all("!" in k for k in got):
         msg = next(iter(got.values()), "not defined") if got else "not defined"
-        return PartResult(part, 0, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
+        return Judged(0, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
     messages, right = [], 0
     for i, (fname, x, h) in enumerate(CD_CASES):
         exact = np.asarray(expected[f"case{i}"])   # at h = 0.1 on the cubic: 3x² + h², not 3x²
@@ -398,7 +328,7 @@ def judge_centered_difference(got: dict, expected: dict) -> PartResult:
     messages.sort(key=lambda m: " — " not in m)     # a named mistake first
     if right == len(CD_CASES):
         messages = [f"✓ centered_difference right on all {len(CD_CASES)} cases"]
-    return PartResult(part, score, "passed" if right == len(CD_CASES) else "failed", messages)
+    return Judged(score, "passed" if right == len(CD_CASES) else "failed", messages)
 
 
 def _elementwise_relative_error(a, b) -> float:
@@ -408,11 +338,11 @@ def _elementwise_relative_error(a, b) -> float:
     return float(np.max(np.abs(a - b)[nonzero] / scale[nonzero]))
 
 
-def judge_relative_error(got: dict, expected: dict) -> PartResult:
+def judge_relative_error(got: dict, expected: dict) -> Judged:
     """expected: the source solution's results on the same cases."""
     part = "relative_error"
     if not got:
-        return PartResult(part, 0, "missing", [f"✗ {part}: not defined"])
+        return Judged(0, "missing", [f"✗ {part}: not defined"])
     messages, right = [], 0
     for i, (a, b) in enumerate(RE_CASES):
         want = float(np.asarray(expected[f"case{i}"]).reshape(()))
@@ -439,85 +369,14 @@ def judge_relative_error(got: dict, expected: dict) -> PartResult:
     score = right / len(RE_CASES)
     if right == len(RE_CASES):
         messages = [f"✓ relative_error right on all {len(RE_CASES)} cases"]
-    return PartResult(part, score, "passed" if right == len(RE_CASES) else "failed", messages)
-
-
-def judge(results: dict[str, dict], expected: dict[str, dict]) -> list[PartResult]:
-    """results: probe name -> flat dict the driver reported for the student;
-    expected: the same for the source notebook's solution. One verdict per part."""
-    ce, std = results.get("ce_answers", {}), results.get("std_answers", {})
-    return [judge_ce("ce_softmax", ce, expected["ce_answers"]),
-            judge_ce("ce_normalized", ce, expected["ce_answers"]),
-            judge_std("std_forward", std, expected["std_answers"]),
-            judge_std("std_local", std, expected["std_answers"]),
-            judge_std("std_backward", std, expected["std_answers"]),
-            judge_centered_difference(results.get("centered_difference", {}),
-                                      expected["centered_difference"]),
-            judge_relative_error(results.get("relative_error", {}), expected["relative_error"])]
-
-
-def run_probes(ns: dict) -> dict[str, dict]:
-    """Every probe in-process on a namespace (what the driver would report, flattened)."""
-    arrays = probe_arrays()
-    return {probe["name"]: run_probe(ns, probe, arrays) if all(n in ns for n in probe.get("needs", [])) else {}
-            for probe in probes()}
-
-
-def grade_namespace(ns: dict, expected: dict | None = None) -> list[PartResult]:
-    """Run the probes in-process on a namespace and judge: for tests only (student
-    code goes through the sandbox).  ``expected`` defaults to the source notebook's
-    solution run in-process."""
-    if expected is None:
-        from autograder.engine.reference import reference_namespace
-        expected = run_probes(reference_namespace("backprop"))
-    return judge(run_probes(ns), expected)
-
-
-def from_driver(info: dict, arrays: dict) -> dict:
-    """One probe's driver output (its .json info and .npz arrays) as the flat dict
-    ``judge`` reads.  Expected driver conventions for the two probe kinds here:
-    ``info["bad_outputs"][key]`` (Probe.put refused a value), ``info["missing"]``
-    (names not defined), ``info["case_errors"][i]`` (case i raised); a probe
-    whose function is not defined (stage "lookup") yields ``{}``."""
-    if info.get("status") == "error" and info.get("stage") == "lookup":
-        return {}
-    # The driver shares its process with the student's code, so these fields may be forged:
-    # take only the shapes described above, as short strings.
-    def table(key, kind):
-        value = info.get(key)
-        return value if isinstance(value, kind) else kind()
-
-    flat = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
-    for key, message in table("bad_outputs", dict).items():
-        flat[f"{str(key)[:120]}!bad"] = str(message)[:300]
-    for name in table("missing", list):
-        flat[f"{str(name)[:120]}!missing"] = "not defined"
-    for i, message in table("case_errors", dict).items():
-        flat[f"case{str(i)[:10]}!error"] = str(message)[:300]
-    return flat
+    return Judged(score, "passed" if right == len(RE_CASES) else "failed", messages)
 
 
 # ------------------------------------------------------------------ the engine's view
-@dataclass
-class Probe:
-    """A probe as the engine runs it (autograder.engine.grade)."""
-    name: str
-    request: dict
-    arrays: dict = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return self.name
-
-    def as_request(self) -> dict:
-        return self.request
-
-
 def engine_probes(seed: int) -> list[Probe]:
     """The probes are fixed (the given data are in the notebook): ``seed`` is not used."""
-    arrays = probe_arrays()
-    return [Probe(p["name"], {k: v for k, v in p.items() if k != "arrays"},
-                  {k: arrays[k] for k in p.get("arrays", {})}) for p in probes()]
+    return [Probe(p["name"], p["part"], p["kind"], {k: v for k, v in p.items() if k not in ("arrays", "name", "part", "kind")},
+                  p.get("arrays", {}), label=p["name"]) for p in probes()]
 
 
 _JUDGES = {"ce_softmax": judge_ce, "ce_normalized": judge_ce, "std_forward": judge_std, "std_local": judge_std,
@@ -529,10 +388,10 @@ _JUDGES = {"ce_softmax": judge_ce, "ce_normalized": judge_ce, "std_forward": jud
 def engine_judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Judged:
     """Per entry / per case credit; a function that raised on some case is an error."""
     (probe,) = probes
-    flat = from_driver(*results[probe.name])
-    v = _JUDGES[part.name](part.name, flat, from_driver(*expected[probe.name]))
+    flat = flat_outputs(*results[probe.name])
+    v = _JUDGES[part.name](part.name, flat, flat_outputs(*expected[probe.name]))
     errored = v.status == "failed" and any(k.endswith("!error") for k in flat)
-    return Judged(v.score, "error" if errored else v.status, list(v.messages))
+    return Judged(v.score_fraction, "error" if errored else v.status, list(v.messages))
 
 
 SPEC = Spec("backprop", [Part(name, grade_id, cell, probe) for name, grade_id, cell, probe in PARTS],

@@ -1,16 +1,18 @@
-"""The common mistakes of each `mlp` part, as the wrong outputs they produce.
+"""The common mistakes of each `mlp` part: wrong outputs, wrong shapes, nan/inf, exceptions.
 
-Each entry is (message, function of a probe's inputs -> {field: wrong output}).
-When a student's output differs from the reference, diagnose.py looks here for
-a mistake that reproduces it exactly and, if one does, says which it is.  These
-are the grader's own numpy formulas of *wrong* code; the right values always
-come from the source notebook.
+Each entry of ``MISTAKES`` is (message, function of a probe's inputs -> {field:
+wrong output}).  When a student's output differs from the reference, the engine
+(engine/diagnose.py) looks here for a mistake that reproduces it exactly and, if
+one does, says which it is.  These are the grader's own numpy formulas of
+*wrong* code; the right values always come from the source notebook.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from autograder.engine.diagnose import Mistakes
 
 C = math.sqrt(2.0 / math.pi)
 _erf = np.vectorize(math.erf)
@@ -144,3 +146,22 @@ MISTAKES = {
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + lr * (g + wd * p)), mu * v + lr * (g + wd * p)))),
     ],
 }
+
+KNOWN = Mistakes(
+    MISTAKES,
+    shapes={
+        ("linear", "grad.b", ("N", "out")): "db has shape (N, out): did you forget to sum the bias gradient over the batch?",
+        ("linear", "grad.W", ("out", "in")): "dW has shape (out, in) instead of (in, out): compute xᵀg, not gᵀx",
+        ("linear", "y1", ("N", "in")): "forward's output has shape (N, in): compute x @ W",
+        ("linear", "dx", ("N", "out")): "dx has shape (N, out) instead of (N, in): dx = g @ Wᵀ",
+    },
+    nonfinite={
+        "sigmoid": "sigmoid overflows for large |x|: avoid exp of a large positive number "
+                   "(e.g. use exp(-|x|), or np.where on the sign of x)",
+        "tanh": "tanh overflows for large |x|: use np.tanh",
+        "softmax_ce_loss": "softmax overflows for large logits: subtract each row's max score before exp",
+    },
+    hints=[("linear", "backward", "ValueError", "check the shapes: dW = xᵀg is (in, out), db is (out,), dx = g Wᵀ is (N, in)"),
+           ("sgd", "update", "ValueError", "keep a separate velocity for every key")],
+    elementwise=frozenset({"relu", "sigmoid", "tanh", "gelu", "leaky_relu"}),
+)

@@ -10,12 +10,11 @@ notebook's own solution cells run on the same probes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from autograder.assignments.mlp import diagnose
-from autograder.engine.grade import Judged, Part, Spec
+from autograder.assignments.mlp.mistakes import KNOWN
+from autograder.engine.diagnose import Probe, exception_message, loss_probe, module_probe, name_shape
+from autograder.engine.grade import Part, Spec, all_or_nothing
 from autograder.engine.training import Network, TrainingPart
 
 CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
@@ -25,51 +24,16 @@ CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Ta
 TRAINING_NEEDS = ("linear", "relu", "softmax_ce_loss", "sgd")
 
 
-@dataclass
-class Probe:
-    name: str
-    part: str
-    kind: str
-    request: dict                      # JSON for the driver; arrays by file name
-    arrays: dict = field(default_factory=dict)    # file name -> array written for the driver
-    inputs: dict = field(default_factory=dict)    # what diagnose.py may use to name mistakes
-    dims: dict = field(default_factory=dict)      # symbolic names of sizes, e.g. {"N": 4}
-    compare: bool = True               # False: judged by rules (init), not against the reference
-
-    def as_request(self) -> dict:
-        return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
-
-    @property
-    def label(self) -> str:
-        return CLASSES[self.part]
-
-
 def _distinct(rng, k: int, low: int, high: int) -> list[int]:
     return [int(v) for v in rng.choice(np.arange(low, high), size=k, replace=False)]
 
 
-def _module(name, part, x_list, g, *, init=None, params=None, dims=None, args=(), **inputs) -> Probe:
-    arrays, request = {}, {"class": CLASSES[part], "args": list(args), "init": init or {}, "forward": []}
-    for i, x in enumerate(x_list):
-        arrays[f"{name}.x{i}.npy"] = x
-        request["forward"].append(f"{name}.x{i}.npy")
-    if params:
-        request["params"] = {}
-        for p, v in params.items():
-            arrays[f"{name}.{p}.npy"] = v
-            request["params"][p] = f"{name}.{p}.npy"
-    arrays[f"{name}.g.npy"] = g
-    request["backward"] = f"{name}.g.npy"
-    return Probe(name, part, "module", request, arrays,
-                 {"x": x_list[-1], "g": g, **(params or {}), **(init or {}), **inputs}, dims or {})
+def _module(name, part, x_list, g, **kw) -> Probe:
+    return module_probe(name, part, CLASSES[part], x_list, g, **kw)
 
 
-def _loss(name, part, scores, labels, *, init=None, dims=None) -> Probe:
-    arrays = {f"{name}.scores.npy": scores, f"{name}.labels.npy": labels}
-    request = {"class": CLASSES[part], "init": init or {},
-               "scores": f"{name}.scores.npy", "labels": f"{name}.labels.npy"}
-    return Probe(name, part, "loss", request, arrays,
-                 {"scores": scores, "labels": labels, **(init or {})}, dims or {})
+def _loss(name, part, scores, labels, **kw) -> Probe:
+    return loss_probe(name, part, CLASSES[part], scores, labels, **kw)
 
 
 def linear_probes(rng) -> list[Probe]:
@@ -95,7 +59,7 @@ def linear_probes(rng) -> list[Probe]:
     ]
     probes.append(Probe("linear.init", "linear", "init", {"class": "Linear", "builds": builds},
                         inputs={"std": std, "builds": builds},
-                        dims={"in": big_in, "out": big_out}, compare=False))
+                        dims={"in": big_in, "out": big_out}, compare=False, label="Linear"))
     return probes
 
 
@@ -170,7 +134,7 @@ def sgd_probes(rng) -> list[Probe]:
                 steps.append(step)
                 record.append((key, step.get("param"), g))
         probes.append(Probe(name, "sgd", "optimizer", {"class": "SGD", "init": init, "steps": steps},
-                            arrays, {"init": init, "steps": record, "arrays": arrays}))
+                            arrays, {"init": init, "steps": record, "arrays": arrays}, label="SGD"))
     return probes
 
 
@@ -183,21 +147,38 @@ def quick_probes(seed: int) -> list[Probe]:
     return probes
 
 
-def judge(part: Part, probes: list[Probe], results: dict, expected: dict) -> Judged:
-    """All or nothing: every probe of a part checks the same contract."""
-    messages, errored = [], False
-    for probe in probes:
-        info, got = results.get(probe.name, (None, {}))
-        if probe.compare:
-            msg = diagnose.judge_probe(probe, part.label, info, got, expected[probe.name][1])
-        else:
-            msg = diagnose.judge_init(probe, info, got)
-        errored |= info is not None and info.get("status") != "ok"
-        if msg and msg not in messages:
-            messages.append(msg)
-    if not messages:
-        return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
-    return Judged(0.0, "error" if errored else "failed", messages)
+def judge_init(probe, info: dict | None, got: dict) -> str | None:
+    """Linear's construction, by rules: shape, spread, zero bias, rng determinism."""
+    if info is None:
+        return None
+    if info.get("status") != "ok":
+        return exception_message("linear", "Linear", info, KNOWN)
+    n_in, n_out = probe.dims["in"], probe.dims["out"]
+    for k, build in enumerate(probe.inputs["builds"]):
+        W, b = got.get(f"{k}.W"), got.get(f"{k}.b")
+        if W is None or b is None:
+            return "Linear needs attributes W and b (param_names = ('W', 'b'))"
+        if W.shape != (n_in, n_out):
+            return ("W must have shape (in_features, out_features)" if W.shape == (n_out, n_in)
+                    else f"W has shape {name_shape(W.shape, probe.dims)}, expected (in, out)")
+        if b.shape != (n_out,):
+            return "b must have shape (out_features,)"
+        if np.any(b != 0):
+            return "the bias b must start at zero"
+        want = build["kwargs"].get("init_std", 0.01)
+        have = float(W.std())
+        if not abs(have - want) <= 0.05 * want:
+            if abs(have - 0.01) <= 5e-4 and want != 0.01:
+                return "W's spread ignores init_std: draw W with standard deviation init_std"
+            if abs(have - want ** 2) <= 0.05 * want ** 2:
+                return "W's standard deviation is init_std², not init_std: init_std is a standard deviation"
+            return f"W's standard deviation is {have / want:.3g}x the init_std asked for"
+        if abs(float(W.mean())) > 5 * want / np.sqrt(W.size):
+            return "W is not centred at 0: draw it from a normal distribution with mean 0"
+    if not np.array_equal(got["0.W"], got["1.W"]):
+        return ("two layers built with the same rng seed got different W: draw W from the rng argument "
+                "(an int seed or a Generator), not from np.random")
+    return None
 
 
 # The grader's training run (fixed, seeded): batch 100, momentum 0.9, no weight decay, 4 epochs at
@@ -210,6 +191,7 @@ NETWORK = Network([("Linear", (784, 128), {"init_std": 0.01, "rng": {"seed": 202
                   "SoftmaxCrossEntropyLoss", "SGD", [(4, 0.1), (1, 0.01)], {"momentum": 0.9, "weight_decay": 0.0},
                   batch_size=100, seed=2024)
 
-SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes, judge,
+SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes,
+            all_or_nothing(KNOWN, {"linear": judge_init}),
             training=TrainingPart(Part("training", "training-tests", "training", "training"), TRAINING_NEEDS,
                                   "mnist", NETWORK, threshold=0.97))

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autograder.assignments.optim import mistakes as W
-from autograder.engine.grade import Judged, Part, Spec, close, compare
+from autograder.engine.diagnose import close
+from autograder.engine.grade import Judged, Part, Spec, compare
 from autograder.engine.training import Network, TrainingPart
 from nnkit.mistakes import OPTIM as M
 

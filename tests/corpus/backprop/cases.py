@@ -7,7 +7,7 @@ source/backprop/backprop.ipynb at test time.
 
 WRONG cases: one common mistake each; ``loses`` are exactly the parts that must
 score less than full marks (partial credit per entry stays allowed: the part
-still loses points), every other part full marks; ``phrase`` must appear in the
+still loses points), every other part full marks; ``words`` must appear in the
 messages of the first part listed.  Where a mistake flows on through the chain
 rule into later tables, those parts are listed too (that is what the mistake
 costs).  VALID cases: right answers written differently; full marks everywhere.
@@ -27,7 +27,7 @@ class Case:
     name: str
     edits: dict = field(default_factory=dict)    # cell id -> [(old, new), ...] or a whole new source (str)
     loses: tuple = ()
-    phrase: str = ""
+    words: str = ""
 
 
 def edit(cell: str, *pairs: tuple[str, str]) -> dict:
@@ -166,3 +166,9 @@ VALID = [
          edit(CD, ("work = x.copy()  # perturb a copy: the caller's array stays untouched",
                    "work = x  # float64 already: perturbed and restored in place"))),
 ]
+
+# ---- what the harness (tests/test_assignments.py) reads
+CASES = WRONG + VALID
+MINIMUM = (8, 3)
+SECRETS = {"ce_softmax": (0.8489720, 2.5469160), "ce_normalized": (0.5121972, 1.5365915),
+           "centered_difference": (12.01,)}

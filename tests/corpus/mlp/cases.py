@@ -5,7 +5,7 @@ the test builds its notebook from the assignment's source notebook at test
 time, so the corpus never drifts from the notebook.
 
 WRONG cases: one common mistake each; ``loses`` are exactly the parts that must
-score 0 (all others full marks) and ``phrase`` must appear in the message of
+score 0 (all others full marks) and ``words`` must appear in the message of
 the first part listed.  ``training`` is listed where running showed that the
 mistake also keeps the network from 97% (the reason is in ``why``).
 VALID cases: correct code written differently; full marks everywhere.
@@ -14,6 +14,8 @@ VALID cases: correct code written differently; full marks everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from autograder.isolation.sandbox import Limits
 
 from . import solutions
 
@@ -25,9 +27,9 @@ REMOVE = None  # a cell source of None: the cell is deleted from the notebook
 @dataclass
 class Case:
     name: str
-    cells: dict  # part -> new cell source (or REMOVE)
+    edits: dict  # part -> new cell source (or REMOVE)
     loses: tuple = ()  # parts scored 0; every other part full marks
-    phrase: str = ""  # must appear in the first lost part's messages
+    words: str = ""  # must appear in the first lost part's messages
     why: str = ""  # why training is (or is not) among the lost parts
     status: str | None = None  # expected status of the first lost part, when it matters
     either: tuple = ()  # parts too close to a threshold to pin (measured; see why)
@@ -589,3 +591,12 @@ class GELU(Module):
         },
     ),
 ]
+
+# ---- what the harness (tests/test_assignments.py) reads
+CASES = WRONG + VALID
+MINIMUM = (30, 8)
+SEED = 12345          # the probes are random; the corpus pins one draw
+# The probes get 10 s of CPU instead of their default 20 so the hanging case costs less
+# (the reference needs ~1 s); training keeps its default limits.
+LIMITS = {"quick": Limits(wall_seconds=30, cpu_seconds=10, memory_bytes=2 << 30, file_bytes=32 << 20, nproc=64,
+                          output_bytes=1 << 20)}

@@ -1,0 +1,217 @@
+"""Name what is wrong with one probe's outputs: the same for every assignment.
+
+Tolerances admit any correct computation, float32 inside included: an output
+passes when |student - reference| <= RTOL * scale + ATOL everywhere, where
+scale is the largest |reference| value of that output.  When it does not pass,
+the first output that differs (forward before backward) is explained, trying in
+turn: a shape mistake the assignment knows, a transposed or otherwise wrong
+shape, nan/inf, a known mistake of the part that reproduces the output (the
+assignment's table of wrong formulas), a local derivative not multiplied by the
+upstream gradient, a constant factor (N, 1/N, -1, 2, 1/2), the region of the
+input where it is wrong; else a plain "is wrong".  Messages describe sizes by
+name (N, in, out, ...) and never show the probe's inputs.
+
+What an assignment knows about its usual slips is data (``Mistakes``); the words
+shared with the notebooks' self-checks come from ``nnkit.mistakes``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnkit import mistakes
+
+RTOL, ATOL = 1e-4, 1e-7
+
+LABELS = {"y0": "forward's output", "y1": "forward's output", "dx": "backward's return value (dx)",
+          "grad.W": "dW", "grad.b": "db", "param.W": "params()['W']", "param.b": "params()['b']",
+          "loss": "the loss", "grad": "the loss gradient (backward)"}
+
+# Hints for exceptions any assignment's classes may raise: (part or "*", stage prefix, exception, hint).
+GENERIC_HINTS = [
+    ("*", "backward", "AttributeError", "did forward store what backward needs (e.g. self.x = x)?"),
+    ("*", "*", "NotImplementedError", "this part is not implemented yet"),
+    ("*", "init", "TypeError", "check that __init__ takes the arguments of the assignment's signature"),
+]
+
+
+@dataclass
+class Mistakes:
+    """What one assignment knows about the usual slips of its parts (every table optional)."""
+    # part -> [(message, probe inputs -> {field: the output this mistake produces})]
+    outputs: dict[str, list[tuple[str, Callable]]] = field(default_factory=dict)
+    # (part, field, wrong shape in size names) -> message
+    shapes: dict[tuple, str] = field(default_factory=dict)
+    # part -> what nan/inf in its output most likely means
+    nonfinite: dict[str, str] = field(default_factory=dict)
+    # (part or "*", stage prefix or "*", exception name, hint), tried before GENERIC_HINTS
+    hints: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # parts applied entry by entry: a wrong output is located by the sign of x
+    elementwise: frozenset = frozenset()
+
+
+@dataclass
+class Probe:
+    """One question to the student's code: the driver's request, the input arrays it reads, and
+    what the messages may use (inputs for the mistake table, size names)."""
+    name: str
+    part: str                          # the solution cell it questions
+    kind: str                          # the driver's probe kind: module | loss | optimizer | init | ...
+    request: dict                      # JSON for the driver; arrays by file name
+    arrays: dict = field(default_factory=dict)    # file name -> array written for the driver
+    inputs: dict = field(default_factory=dict)    # what the mistake table may use
+    dims: dict = field(default_factory=dict)      # symbolic names of sizes, e.g. {"N": 4}
+    compare: bool = True               # False: judged by a rule of the spec, not against the reference
+    label: str = ""                    # how messages name the class or function
+
+    def as_request(self) -> dict:
+        return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
+
+
+def module_probe(name, part, klass, x_list, g, *, init=None, params=None, dims=None, args=(), **inputs) -> Probe:
+    """A layer: built with ``args``/``init``, parameters set, forward on each x in turn (the last one
+    counts), backward with upstream gradient ``g``."""
+    arrays, request = {}, {"class": klass, "args": list(args), "init": init or {}, "forward": []}
+    for i, x in enumerate(x_list):
+        arrays[f"{name}.x{i}.npy"] = x
+        request["forward"].append(f"{name}.x{i}.npy")
+    if params:
+        request["params"] = {}
+        for p, v in params.items():
+            arrays[f"{name}.{p}.npy"] = v
+            request["params"][p] = f"{name}.{p}.npy"
+    arrays[f"{name}.g.npy"] = g
+    request["backward"] = f"{name}.g.npy"
+    return Probe(name, part, "module", request, arrays,
+                 {"x": x_list[-1], "g": g, **(params or {}), **(init or {}), **inputs}, dims or {}, label=klass)
+
+
+def loss_probe(name, part, klass, scores, labels, *, init=None, dims=None) -> Probe:
+    """A loss: forward on (scores, integer labels), then backward."""
+    arrays = {f"{name}.scores.npy": scores, f"{name}.labels.npy": labels}
+    request = {"class": klass, "init": init or {}, "scores": f"{name}.scores.npy", "labels": f"{name}.labels.npy"}
+    return Probe(name, part, "loss", request, arrays, {"scores": scores, "labels": labels, **(init or {})},
+                 dims or {}, label=klass)
+
+
+def name_shape(shape, dims) -> str:
+    names = {v: k for k, v in dims.items()}
+    return "(" + ", ".join(names.get(s, "?") for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def close(a: np.ndarray, e: np.ndarray) -> bool:
+    if a.shape != e.shape:
+        return False
+    fin = np.isfinite(e)
+    if not np.array_equal(np.isfinite(a), fin):
+        return False
+    if not fin.any():
+        return True
+    scale = float(np.abs(e[fin]).max())
+    return bool(np.all(np.abs(a[fin] - e[fin]) <= RTOL * scale + ATOL))
+
+
+def _field_order(name: str) -> tuple:
+    # forward first: a forward mistake explains everything after it
+    rank = {"y": 0, "loss": 0, "dx": 1, "grad": 1, "param": 3, "step": 2}
+    head = re.match(r"[a-z]+", name).group(0)
+    return (rank.get(head, 4), len(name), name)
+
+
+def exception_message(part: str, klass: str, info: dict, known: Mistakes | None = None) -> str:
+    stage, error = info.get("stage") or "", info.get("error") or "an error"
+    if stage == "lookup":
+        return f"{klass} could not be tested: {error}"
+    exc = re.match(r"[\w.]*", error).group(0)
+    where = {"init": f"{klass}(...)", "build": f"{klass}(...)", "forward": f"{klass}.forward",
+             "backward": f"{klass}.backward", "update": f"{klass}.update", "grads": f"{klass}.grads()",
+             "params": f"{klass}.params()", "set_param": f"{klass}.set_param"}.get(stage.split(" ")[0], klass)
+    for p, s, e, hint in [*(known.hints if known else []), *GENERIC_HINTS]:
+        if p in ("*", part) and (s == "*" or stage.startswith(s)) and e == exc:
+            return f"{where} raised {exc} — {hint} (details: {error})"
+    return f"{where} raised {error}"
+
+
+def _scale_message(label, a, e, n) -> str | None:
+    """a ≈ k·e for a telling k?"""
+    denom = float((e * e).sum())
+    if denom == 0 or not np.isfinite(a).all():
+        return None
+    k = float((a * e).sum()) / denom
+    if not close(a, k * e):
+        return None
+    return mistakes.scale(label, k, n)     # the words the student's self-checks use too
+
+
+def _region_message(label, a, e, x) -> str | None:
+    """For elementwise layers: where in the input the output goes wrong."""
+    if x is None or x.shape != e.shape:
+        return None
+    bad = ~np.isclose(a, e, rtol=RTOL, atol=RTOL * float(np.abs(e).max() or 1.0) + ATOL)
+    regions = [("x > 0", x > 0), ("x < 0", x < 0), ("x = 0", x == 0)]
+    wrong = [name for name, mask in regions if (bad & mask).any()]
+    if wrong and len(wrong) < 3:
+        return f"{label} is wrong where {' and '.join(wrong)}"
+    return None
+
+
+def explain_field(probe, name: str, a, e, known: Mistakes) -> str:
+    """Why student output ``a`` differs from reference ``e`` (they do differ)."""
+    label = LABELS.get(name, name)
+    part, i, dims = probe.part, probe.inputs, probe.dims
+    if a is None:
+        return f"{label} is missing (backward must also set the gradient attributes, e.g. self.dW)"
+    if a.shape != e.shape:
+        named = tuple({v: k for k, v in dims.items()}.get(s, "?") for s in a.shape)
+        if (part, name, named) in known.shapes:
+            return known.shapes[(part, name, named)]
+        if a.shape == e.shape[::-1] and a.ndim == 2:
+            return mistakes.transposed(label, name_shape(a.shape, dims), name_shape(e.shape, dims))
+        return mistakes.wrong_shape(label, name_shape(a.shape, dims), name_shape(e.shape, dims))
+    if np.isfinite(e).all() and not np.isfinite(a).all():
+        return f"{label} contains nan or inf" + (f": {known.nonfinite[part]}" if part in known.nonfinite else "")
+    for message, wrong in known.outputs.get(part, []):
+        try:
+            with np.errstate(all="ignore"):     # a wrong formula may well overflow
+                guess = wrong(i).get(name)
+        except Exception:  # noqa: BLE001 - a guess that does not apply to this probe
+            continue
+        if guess is not None and close(a, np.asarray(guess, dtype=float).reshape(e.shape)):
+            return message
+    if name == "dx" and "g" in i and i["g"].shape == a.shape and close(a * i["g"], e):
+        return "backward must multiply the local derivative by the upstream gradient g"
+    scaled = _scale_message(label, a, e, dims.get("N"))
+    if scaled:
+        return scaled
+    if probe.kind == "module" and part in known.elementwise:
+        region = _region_message(label, a, e, i.get("x"))
+        if region:
+            return region
+    fin = np.isfinite(e)
+    scale = float(np.abs(e[fin]).max()) if fin.any() else 1.0
+    err = float(np.abs(a[fin] - e[fin]).max() / (scale or 1.0)) if fin.any() else float("nan")
+    return f"{label} is wrong (largest error {err:.2g} of its scale)"
+
+
+def judge_probe(probe, klass: str, info: dict | None, got: dict, ref: dict, known: Mistakes | None = None) -> str | None:
+    """None when the probe passes, else the message."""
+    known = known or Mistakes()
+    if info is None:
+        return None    # never ran: the caller reports why (timeout / crash)
+    if info.get("status") != "ok":
+        return exception_message(probe.part, klass, info, known)
+    for name in sorted(ref, key=_field_order):
+        e = ref[name]
+        a = got.get(name)
+        if a is not None and e.ndim == 0 and a.size == 1:
+            a = a.reshape(())        # a float, a 0-d array or a 1-element array: all a scalar loss
+        if a is not None and close(a, e):
+            continue
+        bad = (info.get("bad_outputs") or {}).get(name)
+        if bad:
+            return f"{LABELS.get(name, name)} is not an array of numbers: {bad}"
+        return explain_field(probe, name, a, e, known)
+    return None
