@@ -109,7 +109,7 @@ def _lr_at(i, t, *, off_by_one=False, warm_from_zero=False, warm_not_shifted=Fal
 def _schedule(step_order=False, **kw):
     def run(i):
         out = {f"lr_at {t}": np.asarray(_lr_at(i, t, **kw)) for t in i["ts"]}
-        out["step"] = np.array([_lr_at(i, t + (1 if step_order else 0), **kw) for t in range(i["n_steps"])])
+        out["rates from step()"] = np.array([_lr_at(i, t + (1 if step_order else 0), **kw) for t in range(i["n_steps"])])
         return out
     return run
 
@@ -244,7 +244,6 @@ MISTAKES = {
         (M["aug_nearest"], _augment(nearest=True)),
     ],
     "prelu": [
-        (M["prelu_shared_not_summed"], lambda i: _prelu(i, summed=False)),
         (M["prelu_dalpha_no_x"], lambda i: _prelu(i, with_x=False)),
         (M["prelu_at_zero"], lambda i: _prelu(i, zero_is_identity=True)),
     ],
