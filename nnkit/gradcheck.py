@@ -267,8 +267,7 @@ def check_module(module: Module, x, *, seed=0, h: float = 1e-5, upstream=None,
     out = np.asarray(module.forward(x))
     if not np.array_equal(x, x_before):
         report.subject = f"{type(module).__name__}.forward"
-        report.error = ("forward changed its input array in place — compute a new array "
-                        "(e.g. np.maximum(x, 0)) instead of assigning into x")
+        report.error = mistakes.changed_in_place("x")
         return report
     if not np.issubdtype(out.dtype, np.floating):
         report.error = f"forward returned {out.dtype} values; it must return floats"
@@ -320,8 +319,7 @@ def check_loss(loss: Loss, scores, labels, *, h: float = 1e-5, rtol: float = 1e-
     value = loss.forward(scores, labels)
     if not np.array_equal(scores, before):
         report.subject = f"{type(loss).__name__}.forward"
-        report.error = ("forward changed the scores array in place — write e.g. "
-                        "`s = scores - m` instead of `scores -= m`")
+        report.error = mistakes.changed_in_place("scores")
         return report
     if np.ndim(value) != 0:
         report.error = (f"forward returned an array of shape {np.shape(value)}; it must "

@@ -129,3 +129,25 @@ OPTIM.update({
     "aug_border_clamped": "outside the image counts as 0: clamping to the edge pixels smears the border inwards",
     "aug_nearest": "the resampling is nearest-neighbour: it must be bilinear (the four neighbours, weighted)",
 })
+
+
+def numerical_trouble(what: str, detail) -> str:
+    """An overflow, a division by zero or an invalid value where the contract promises none."""
+    return (f"{what}: numerical trouble ({detail}) — something overflows or divides by zero; "
+            "use a numerically stable form (e.g. subtract the row maximum before exp, "
+            "or exp(-|x|) for a sigmoid)")
+
+
+# Which array a method changed in place -> what to do instead.
+_IN_PLACE = {
+    "x": "forward changed its input array in place — compute a new array (e.g. np.maximum(x, 0)) "
+         "instead of assigning into x",
+    "scores": "forward changed the scores array in place — write e.g. `s = scores - m` instead of `scores -= m`",
+    "g": "backward changed the upstream gradient in place — compute a new array (e.g. g * mask) "
+         "instead of assigning into it",
+}
+
+
+def changed_in_place(array: str) -> str:
+    """``array``: "x" (a layer's input), "scores" (a loss's input) or "g" (the upstream gradient)."""
+    return _IN_PLACE[array]

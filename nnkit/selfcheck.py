@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from . import gradcheck
+from . import gradcheck, mistakes
 
 _LIBRARIES = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(np.__file__))
 MAX_FRAMES = 3
@@ -79,9 +79,7 @@ def _call(what: str, fn, *args, strict: bool = False):
     except NotImplementedError as err:
         _report_fail(f"{what} is not implemented yet", err)
     except (FloatingPointError, RuntimeWarning) as err:
-        _report_fail(f"{what}: numerical trouble ({err}) — something overflows or divides by zero; "
-                     "use a numerically stable form (e.g. subtract the row maximum before exp, "
-                     "or exp(-|x|) for a sigmoid)", err)
+        _report_fail(mistakes.numerical_trouble(what, err), err)
     except Exception as err:  # noqa: BLE001 (any error in student code is a verdict)
         _report_fail(f"{what} raised {type(err).__name__}: {err}", err)
 

@@ -71,10 +71,22 @@ class Probe:
         return {"name": self.name, "part": self.part, "kind": self.kind, **self.request}
 
 
-def module_probe(name, part, klass, x_list, g, *, init=None, params=None, dims=None, args=(), **inputs) -> Probe:
-    """A layer: built with ``args``/``init``, parameters set, forward on each x in turn (the last one
-    counts), backward with upstream gradient ``g``."""
+def _state_checks(name: str, arrays: dict, request: dict, warmup, strict: bool) -> None:
+    """Earlier calls the reported one must not depend on, and the contract's no-overflow promise."""
+    for k, pair in enumerate(warmup or ()):
+        request.setdefault("warmup", []).append([f"{name}.w{k}.{j}.npy" for j in range(2)])
+        arrays.update({f"{name}.w{k}.{j}.npy": a for j, a in enumerate(pair)})
+    if strict:
+        request["strict"] = True
+
+
+def module_probe(name, part, klass, x_list, g, *, init=None, params=None, dims=None, args=(), warmup=(),
+                 strict=False, **inputs) -> Probe:
+    """A layer: built with ``args``/``init``, parameters set, a forward+backward on each (x, g) of
+    ``warmup``, forward on each x in turn (the last one counts), backward with upstream gradient ``g``.
+    ``strict``: numerical warnings are errors."""
     arrays, request = {}, {"class": klass, "args": list(args), "init": init or {}, "forward": []}
+    _state_checks(name, arrays, request, warmup, strict)
     for i, x in enumerate(x_list):
         arrays[f"{name}.x{i}.npy"] = x
         request["forward"].append(f"{name}.x{i}.npy")
@@ -85,16 +97,18 @@ def module_probe(name, part, klass, x_list, g, *, init=None, params=None, dims=N
             request["params"][p] = f"{name}.{p}.npy"
     arrays[f"{name}.g.npy"] = g
     request["backward"] = f"{name}.g.npy"
-    return Probe(name, part, "module", request, arrays,
-                 {"x": x_list[-1], "g": g, **(params or {}), **(init or {}), **inputs}, dims or {}, label=klass)
+    return Probe(name, part, "module", request, arrays, {"x": x_list[-1], "g": g, "warmup": list(warmup),
+                 **(params or {}), **(init or {}), **inputs}, dims or {}, label=klass)
 
 
-def loss_probe(name, part, klass, scores, labels, *, init=None, dims=None) -> Probe:
-    """A loss: forward on (scores, integer labels), then backward."""
+def loss_probe(name, part, klass, scores, labels, *, init=None, dims=None, warmup=(), strict=False) -> Probe:
+    """A loss: forward on each (scores, labels) of ``warmup`` then backward, then the reported forward
+    on (scores, integer labels) and backward."""
     arrays = {f"{name}.scores.npy": scores, f"{name}.labels.npy": labels}
     request = {"class": klass, "init": init or {}, "scores": f"{name}.scores.npy", "labels": f"{name}.labels.npy"}
-    return Probe(name, part, "loss", request, arrays, {"scores": scores, "labels": labels, **(init or {})},
-                 dims or {}, label=klass)
+    _state_checks(name, arrays, request, warmup, strict)
+    return Probe(name, part, "loss", request, arrays, {"scores": scores, "labels": labels, "warmup": list(warmup),
+                                                       **(init or {})}, dims or {}, label=klass)
 
 
 def name_shape(shape, dims) -> str:
@@ -130,8 +144,11 @@ def exception_message(part: str, klass: str, info: dict, known: Mistakes | None 
              "backward": f"{klass}.backward", "update": f"{klass}.update", "grads": f"{klass}.grads()",
              "params": f"{klass}.params()", "set_param": f"{klass}.set_param"}.get(stage.split(" ")[0], klass)
     for p, s, e, hint in [*(known.hints if known else []), *GENERIC_HINTS]:
-        if p in ("*", part) and (s == "*" or stage.startswith(s)) and e == exc:
+        # e: an exception's name, or the start of its message ("FloatingPointError: divide by zero")
+        if p in ("*", part) and (s == "*" or stage.startswith(s)) and (e == exc or (":" in e and error.startswith(e))):
             return f"{where} raised {exc} — {hint} (details: {error})"
+    if exc in ("FloatingPointError", "RuntimeWarning"):     # a strict probe: the contract promises none
+        return mistakes.numerical_trouble(where, error)
     return f"{where} raised {error}"
 
 
@@ -203,6 +220,8 @@ def judge_probe(probe, klass: str, info: dict | None, got: dict, ref: dict, know
         return None    # never ran: the caller reports why (timeout / crash)
     if info.get("status") != "ok":
         return exception_message(probe.part, klass, info, known)
+    if info.get("modified"):
+        return mistakes.changed_in_place(info["modified"][0])
     for name in sorted(ref, key=_field_order):
         e = ref[name]
         a = got.get(name)

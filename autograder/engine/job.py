@@ -2,6 +2,7 @@
 and the source notebook's own values on the same probes."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -79,6 +80,9 @@ class Job:
             if isinstance(info, dict) and isinstance(info.get("status"), str):
                 info["error"] = self.text(info.get("error")) or None
                 info["stage"] = str(info.get("stage") or "")[:80]
+                modified = info.get("modified")
+                info["modified"] = [m for m in modified if m in ("x", "g", "scores")][:3] \
+                    if isinstance(modified, list) else []
                 for key in ("case_errors", "bad_outputs"):
                     if isinstance(info.get(key), dict):
                         info[key] = {str(k)[:40]: self.text(v) for k, v in list(info[key].items())[:64]}
@@ -172,7 +176,8 @@ _EXPECTED: dict = {}
 def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dict:
     """The source notebook's solution on these probes, once per (source, seed) per process.
     The source is trusted: it runs in a plain subprocess, not the sandbox."""
-    key = (str(source), source.stat().st_mtime_ns, seed)
+    key = (str(source), source.stat().st_mtime_ns, seed,
+           hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for p in probes for v in p.arrays.values())).hexdigest())
     if key not in _EXPECTED:
         ex = extract(source, source)
         with tempfile.TemporaryDirectory(prefix="nnkit-ref-") as tmp:
@@ -187,6 +192,7 @@ def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dic
         if broken:
             raise RuntimeError(f"the source notebook's solution fails the grader's probes {broken}: "
                                f"{[got[n][0].get('error') for n in broken if n in got]} {done.stderr[-2000:]}")
-        _EXPECTED.clear()          # one seed at a time is all a run needs
+        while len(_EXPECTED) >= 4:  # a few seeds at a time is all a run needs
+            del _EXPECTED[next(iter(_EXPECTED))]
         _EXPECTED[key] = got
     return _EXPECTED[key]

@@ -14,6 +14,7 @@ writes as untrusted data.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import linecache
@@ -111,20 +112,36 @@ def _kwargs(spec: dict) -> dict:
 
 
 # ---------------------------------------------------------------- probe kinds
+def _unchanged(rec: Probe, name: str, given: np.ndarray, kept: np.ndarray) -> None:
+    """Record an input the student's code changed in place (the caller still needs it)."""
+    if not (given.shape == kept.shape and np.array_equal(given, kept, equal_nan=True)):
+        rec.info.setdefault("modified", []).append(name)
+
+
 def probe_module(ns, job, p: dict, rec: Probe) -> None:
-    """Construct, set parameters, forward, backward; report params()/grads()."""
+    """Construct, set parameters, run each warm-up forward+backward (a result must not depend on an
+    earlier call), forward, backward; report params()/grads() and inputs changed in place."""
     stage = "init"
     try:
         m = ns[p["class"]](*p.get("args", []), **_kwargs(p.get("init")))
         stage = "set_param"
         for name, file in p.get("params", {}).items():
             m.set_param(name, _load(job, file))
+        for x_file, g_file in p.get("warmup", []):
+            stage = "forward (an earlier call)"
+            m.forward(_load(job, x_file))
+            stage = "backward (an earlier call)"
+            m.backward(_load(job, g_file))
         stage = "forward"
         for i, file in enumerate(p["forward"]):      # the last forward is the one backward follows
-            rec.put(f"y{i}", m.forward(_load(job, file)))
+            x = _load(job, file)
+            rec.put(f"y{i}", m.forward(x))
+            _unchanged(rec, "x", x, _load(job, file))
         if "backward" in p:
             stage = "backward"
-            rec.put("dx", m.backward(_load(job, p["backward"])))
+            g = _load(job, p["backward"])
+            rec.put("dx", m.backward(g))
+            _unchanged(rec, "g", g, _load(job, p["backward"]))
             stage = "grads"
             for name, value in dict(m.grads()).items():
                 rec.put(f"grad.{name}", value)
@@ -148,11 +165,19 @@ def probe_init(ns, job, p: dict, rec: Probe) -> None:
 
 
 def probe_loss(ns, job, p: dict, rec: Probe) -> None:
+    """Forward on (scores, labels) after any warm-up calls, then backward."""
     stage = "init"
     try:
         loss = ns[p["class"]](**_kwargs(p.get("init")))
+        for s_file, l_file in p.get("warmup", []):
+            stage = "forward (an earlier call)"
+            loss.forward(_load(job, s_file), _load(job, l_file))
+            stage = "backward (an earlier call)"
+            loss.backward()
         stage = "forward"
-        rec.put("loss", np.asarray(loss.forward(_load(job, p["scores"]), _load(job, p["labels"]))))
+        scores = _load(job, p["scores"])
+        rec.put("loss", np.asarray(loss.forward(scores, _load(job, p["labels"]))))
+        _unchanged(rec, "scores", scores, _load(job, p["scores"]))
         stage = "backward"
         rec.put("grad", loss.backward())
     except Exception as exc:  # noqa: BLE001
@@ -349,7 +374,10 @@ def main(request_path: Path, job: Path) -> None:
                 warnings.simplefilter("always")
                 np.random.seed(p.get("seed", 0))     # code that ignores rng stays repeatable
                 try:
-                    KINDS[p["kind"]](ns, job, p, rec)
+                    # "strict": the contract promises no overflow here, as the notebook's strict self-check
+                    with np.errstate(over="raise", divide="raise", invalid="raise") if p.get("strict") \
+                            else contextlib.nullcontext():
+                        KINDS[p["kind"]](ns, job, p, rec)
                 except BaseException as exc:  # noqa: BLE001 - SystemExit from a student method
                     rec.fail("probe", exc)
             rec.info["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]

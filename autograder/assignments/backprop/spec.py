@@ -71,13 +71,15 @@ CD_CASES = [
     ("square_of_sum", np.linspace(-1, 1, 12).reshape(2, 3, 2), 1e-4),
     ("cube", np.array([2.0]), 0.1),
 ]
-# (a, b): equal, scale-free, signs, both zero, a 2-D pair with one near-zero entry.
+# (a, b): equal, scale-free, signs, both zero, a 2-D pair with one near-zero entry, two entries off
+# (the largest difference, not their sum).
 RE_CASES = [
     (np.array([1.0, 2.0]), np.array([1.0, 2.0])),
     (np.array([1e-3, 0.0]), np.array([2e-3, 0.0])),
     (np.array([4.0]), np.array([-4.0])),
     (np.zeros(3), np.zeros(3)),
     (np.array([[10.0, 1e-9], [-3.0, 2.0]]), np.array([[10.5, 2e-9], [-3.0, 2.0]])),
+    (np.array([1.0, -2.0, 3.0]), np.array([1.5, -2.5, 3.0])),
 ]
 
 

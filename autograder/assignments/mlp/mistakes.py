@@ -29,17 +29,50 @@ def _softmax(s, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def _hinge(s, y, margin, *, count_true=False, true_grad=True):
+def _hinge(s, y, margin, *, count_true=False, true_grad=True, kink_active=False):
     n = len(y)
     m = np.maximum(0.0, margin - s[np.arange(n), y][:, None] + s)
     if not count_true:
         m[np.arange(n), y] = 0.0
     active = (m > 0).astype(float)
+    if kink_active:     # a margin met exactly counted as violated
+        active = (margin - s[np.arange(n), y][:, None] + s >= 0).astype(float)
+        active[np.arange(n), y] = 0.0
     g = active.copy()
     g[np.arange(n), y] = -active.sum(axis=1) + (active[np.arange(n), y] if count_true else 0.0)
     if not true_grad:
         g[np.arange(n), y] = 0.0
     return {"loss": np.asarray(m.sum() / n), "grad": g / n}
+
+
+def _ce(i, eps=0.0, per_entry=False):
+    """Softmax cross-entropy computed as log(softmax + eps), or averaged over every entry."""
+    s, y = i["scores"], i["labels"]
+    p = _softmax(s, 1)
+    n, k = s.shape
+    loss = -np.log(p[np.arange(n), y] + eps).mean()
+    grad = (p - _onehot(y, k)) / n
+    return {"loss": np.asarray(loss / k if per_entry else loss), "grad": grad / k if per_entry else grad}
+
+
+def _ce_narrow_onehot(i):
+    """The one-hot matrix as wide as the largest label + 1: it broadcasts when that width is 1."""
+    s, y = i["scores"], i["labels"]
+    try:
+        return {"grad": (_softmax(s, 1) - np.eye(int(y.max()) + 1)[y]) / len(y)}
+    except ValueError:
+        return {}
+
+
+def _euclidean_per_entry(i):
+    d = i["scores"] - _onehot(i["labels"], i["scores"].shape[1])
+    return {"loss": np.asarray((d ** 2).sum() / (2 * d.size)), "grad": d / d.size}
+
+
+def _accumulated(i):
+    """Linear's gradients added up over the backward calls of one layer."""
+    calls = [*i.get("warmup", []), (i["x"], i["g"])]
+    return {"grad.W": sum(x.T @ g for x, g in calls), "grad.b": sum(g.sum(axis=0) for _, g in calls)}
 
 
 def _gelu_dx(i, cubic=True):
@@ -70,7 +103,17 @@ def _shared(fn):
     return fn
 
 
+NARROW_ONEHOT = ("check the shapes: the one-hot matrix must be as wide as the scores (scores.shape[1] classes), "
+                 "not labels.max() + 1")
+PER_ENTRY = "the loss is averaged over all N·K entries: sum over the classes and average over the N samples only"
+EPSILON = ("an epsilon inside the log caps the loss of a confident wrong answer: compute "
+           "log p = (s − max) − log Σ exp(s − max) directly, not log(p + ε)")
+
 MISTAKES = {
+    "linear": [
+        ("dW and db add up over backward calls: set self.dW = xᵀg and self.db = Σg in every backward, "
+         "do not add to the previous ones", _accumulated),
+    ],
     "relu": [
         ("ReLU's derivative at exactly x = 0 must be 0: use x > 0, not x >= 0",
          lambda i: {"dx": i["g"] * (i["x"] >= 0)}),
@@ -104,16 +147,25 @@ MISTAKES = {
                     "dx": i["g"] * np.where(i["x"] > 0, 1.0, 0.01)}),
     ],
     "euclidean_loss": [
+        (PER_ENTRY, _euclidean_per_entry),
         ("labels are class indices: compare y with their one-hot encoding, not with the labels themselves",
          lambda i: {"loss": np.asarray(((i["scores"] - i["labels"][:, None]) ** 2).sum() / (2 * len(i["labels"]))),
                     "grad": (i["scores"] - i["labels"][:, None]) / len(i["labels"])}),
     ],
     "softmax_ce_loss": [
+        *[(EPSILON, lambda i, eps=eps: _ce(i, eps)) for eps in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, 1e-300)],
+        (PER_ENTRY, lambda i: _ce(i, per_entry=True)),
+        (NARROW_ONEHOT, _ce_narrow_onehot),
         ("softmax is normalized over the wrong axis: each row (one sample's scores) must sum to 1, use axis=1",
          lambda i: {"loss": np.asarray(-np.log(_softmax(i["scores"], 0)[np.arange(len(i["labels"])), i["labels"]]).mean()),
                     "grad": (_softmax(i["scores"], 0) - _onehot(i["labels"], i["scores"].shape[1])) / len(i["labels"])}),
     ],
     "hinge_loss": [
+        ("at the kink (a margin met exactly: s_y − s_j = margin) the derivative is 0: count a margin as violated "
+         "only when margin − s_y + s_j > 0", lambda i: _hinge(i["scores"], i["labels"], i.get("margin", 5.0),
+                                                             kink_active=True)),
+        ("the margin's sign is wrong: each term is max(0, margin − s_y + s_j)",
+         lambda i: _hinge(i["scores"], i["labels"], -i.get("margin", 5.0))),
         ("you count the true class too: it adds the margin to every sample's loss; sum over j ≠ y only",
          lambda i: _hinge(i["scores"], i["labels"], i.get("margin", 5.0), count_true=True)),
         ("the margin is ignored: use the margin given to __init__ (self.margin)",
@@ -142,6 +194,14 @@ MISTAKES = {
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * g), mu * v + g + wd * g))),
         ("weight_decay is ignored: v ← momentum·v + (grad + weight_decay·param)",
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g), mu * v + g))),
+        ("this is Nesterov momentum (a look-ahead step grad + momentum·v); the assignment uses classical "
+         "momentum: return param − lr·v",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (g + wd * p + mu * (mu * v + g + wd * p)), mu * v + g + wd * p))),
+        ("the gradient is damped by (1 − momentum): v ← momentum·v + (grad + weight_decay·param), with no "
+         "(1 − momentum) factor",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + (1 - mu) * (g + wd * p)), mu * v + (1 - mu) * (g + wd * p)))),
+        ("weight decay is applied twice (in v and again in the step): add weight_decay·param to the gradient once",
+         _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * p + wd * p), mu * v + g + wd * p))),
         ("the learning rate is applied twice (once in v and once in the step)",
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + lr * (g + wd * p)), mu * v + lr * (g + wd * p)))),
     ],
@@ -162,6 +222,10 @@ KNOWN = Mistakes(
         "softmax_ce_loss": "softmax overflows for large logits: subtract each row's max score before exp",
     },
     hints=[("linear", "backward", "ValueError", "check the shapes: dW = xᵀg is (in, out), db is (out,), dx = g Wᵀ is (N, in)"),
+           ("softmax_ce_loss", "forward", "FloatingPointError: divide by zero",
+            "log of a softmax probability that underflowed to 0: compute log p = (s − max) − log Σ exp(s − max) "
+            "directly instead of np.log(softmax)"),
+           *[(loss, "*", "ValueError", NARROW_ONEHOT) for loss in ("softmax_ce_loss", "euclidean_loss")],
            ("sgd", "update", "ValueError", "keep a separate velocity for every key")],
     elementwise=frozenset({"relu", "sigmoid", "tanh", "gelu", "leaky_relu"}),
 )

@@ -4,9 +4,12 @@ Probe inputs are drawn from a per-run seed, with shapes chosen so that every
 dimension differs from the others (a transposed or unsummed array then has a
 different shape, and the mistake can be named) and with the edge cases the
 contract promises: a batch of 1, ReLU exactly at 0, logits of ±1e4, sigmoid
-inputs of ±1e3, hinge scores exactly at the kink, two optimizer keys updated
-in turn.  The expected outputs are not here: they come from the source
-notebook's own solution cells run on the same probes.
+inputs of ±1e3 (those with numerical warnings as errors, as the notebook's strict
+self-checks), hinge scores exactly at the kink, two optimizer keys updated in
+turn, a batch-of-1 call after a call with another batch (nothing may carry over:
+gradients set, not accumulated).  Every probe also reports an input changed in
+place.  The expected outputs are not here: they come from the source notebook's
+own solution cells run on the same probes.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def _loss(name, part, scores, labels, **kw) -> Probe:
     return loss_probe(name, part, CLASSES[part], scores, labels, **kw)
 
 
-def linear_probes(rng) -> list[Probe]:
+def linear_probes(rng, more) -> list[Probe]:
     n, n_in, n_out = _distinct(rng, 3, 2, 10)
     n0 = n + 3       # an earlier forward with another batch: backward must use the latest input
     dims = {"N": n, "in": n_in, "out": n_out}
@@ -46,7 +49,8 @@ def linear_probes(rng) -> list[Probe]:
     W1, b1 = rng.normal(size=(n_in, n_out)), rng.normal(size=n_out)
     probes.append(_module("linear.batch1", "linear", [rng.normal(size=(1, n_in))],
                           rng.normal(size=(1, n_out)), params={"W": W1, "b": b1}, args=(n_in, n_out),
-                          dims={"N": 1, "in": n_in, "out": n_out}))
+                          dims={"N": 1, "in": n_in, "out": n_out},
+                          warmup=[(more.normal(size=(n, n_in)), more.normal(size=(n, n_out)))]))
     big_in, big_out = 300, 200
     std = float(rng.choice([0.05, 0.2, 0.5]))
     seed = int(rng.integers(1 << 30))
@@ -63,7 +67,7 @@ def linear_probes(rng) -> list[Probe]:
     return probes
 
 
-def activation_probes(rng) -> list[Probe]:
+def activation_probes(rng, more) -> list[Probe]:
     probes = []
     n, d = _distinct(rng, 2, 3, 9)
     dims = {"N": n, "D": d}
@@ -79,27 +83,33 @@ def activation_probes(rng) -> list[Probe]:
         x = x_with_zeros()
         probes.append(_module(f"{part}.fb", part, [x], rng.normal(size=x.shape), init=init, dims=dims))
         x3 = x_with_zeros(shape=(2, 3, 4))                 # "any input shape"
-        probes.append(_module(f"{part}.3d", part, [x3], rng.normal(size=x3.shape), init=init))
+        probes.append(_module(f"{part}.3d", part, [x3], rng.normal(size=x3.shape), init=init,
+                              warmup=[(more.normal(size=x.shape), more.normal(size=x.shape))]))
     for part in ("sigmoid", "tanh"):                       # must not overflow for |x| up to 1e3
         x = np.array([[-1e3, -700.0, -40.0, 0.0, 40.0, 700.0, 1e3]])
-        probes.append(_module(f"{part}.big", part, [x], rng.normal(size=x.shape)))
+        probes.append(_module(f"{part}.big", part, [x], rng.normal(size=x.shape), strict=True))
     x = x_with_zeros()
     probes.append(_module("leaky_relu.default", "leaky_relu", [x], rng.normal(size=x.shape), dims=dims))
     return probes
 
 
-def loss_probes(rng) -> list[Probe]:
+def loss_probes(rng, more) -> list[Probe]:
     n, k = _distinct(rng, 2, 3, 11)
     dims = {"N": n, "K": k}
     labels = rng.integers(k, size=n)
     labels[:2] = [0, k - 1]
+
+    def earlier():      # a call with another batch first: nothing may carry over to the next one
+        return [(more.normal(scale=3, size=(n, k)), more.integers(k, size=n))]
+
     probes = [
         _loss("euclidean_loss.fb", "euclidean_loss", rng.normal(size=(n, k)), labels, dims=dims),
-        _loss("euclidean_loss.batch1", "euclidean_loss", rng.normal(size=(1, k)), labels[:1]),
+        _loss("euclidean_loss.batch1", "euclidean_loss", rng.normal(size=(1, k)), labels[:1], warmup=earlier()),
         _loss("softmax_ce_loss.fb", "softmax_ce_loss", rng.normal(scale=3, size=(n, k)), labels, dims=dims),
-        _loss("softmax_ce_loss.batch1", "softmax_ce_loss", rng.normal(scale=3, size=(1, k)), labels[:1]),
+        _loss("softmax_ce_loss.batch1", "softmax_ce_loss", rng.normal(scale=3, size=(1, k)), labels[:1],
+              warmup=earlier()),
         _loss("softmax_ce_loss.big", "softmax_ce_loss",       # finite loss and gradient at ±1e4
-              rng.choice([-1e4, 1e4], size=(n, k)) + rng.normal(size=(n, k)), labels, dims=dims),
+              rng.choice([-1e4, 1e4], size=(n, k)) + rng.normal(size=(n, k)), labels, dims=dims, strict=True),
     ]
     margin = float(rng.choice([2.0, 3.0, 4.0]))
     probes += [
@@ -141,7 +151,8 @@ def sgd_probes(rng) -> list[Probe]:
 def quick_probes(seed: int) -> list[Probe]:
     """Every probe but training, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    probes = linear_probes(rng) + activation_probes(rng) + loss_probes(rng) + sgd_probes(rng)
+    more = np.random.default_rng([seed, 1])    # the earlier calls' inputs: the others' draws stay as they were
+    probes = linear_probes(rng, more) + activation_probes(rng, more) + loss_probes(rng, more) + sgd_probes(rng)
     for i, p in enumerate(probes):
         p.request["seed"] = seed + i
     return probes

@@ -113,9 +113,29 @@ WRONG = [
          ("relative_error",), "not entry by entry"),
     Case("re_no_zero_guard", edit(RE, ("    if scale == 0:\n        return 0.0\n", "")),
          ("relative_error",), "both are zero"),
+    # ---- more of the usual slips, each named by the judge (issue 9)
+    Case("ce_log2", edit(CE, ("-np.log(probabilities", "-np.log2(probabilities")), ("ce_normalized",), "log base 2"),
+    Case("std_local_sqrt_derivative_over_2v", edit(STD, ('"ds/dv": 1 / (2 * s)', '"ds/dv": 1 / (2 * v)')),
+         ("std_local", "std_backward"), "not 1/(2v)"),
+    Case("std_local_square_derivative_of_abs", edit(STD, ('"dq1/dd1": 2 * d1', '"dq1/dd1": 2 * abs(d1)')),
+         ("std_local", "std_backward"), "d1 is negative here"),
+    # s does not depend on m at x1 = -1, x2 = 3 (∂s/∂m = 0), so std_grad stays right
+    Case("std_local_mean_derivative_one", edit(STD, ('"dm/dx1": 0.5', '"dm/dx1": 1.0')),
+         ("std_local",), "∂m/∂x1 = 1/2"),
+    Case("std_local_variance_derivative_one", edit(STD, ('"dv/dq1": 0.5', '"dv/dq1": 1.0')),
+         ("std_local", "std_backward"), "∂v/∂q1 = 1/2"),
+    Case("cd_perturbation_not_undone", edit(CD, ("        work[i] = old\n", "")),
+         ("centered_difference",), "wrong values"),
+    Case("re_sum_of_differences", edit(RE, ("np.max(np.abs(a - b))", "np.sum(np.abs(a - b))")),
+         ("relative_error",), "max |a − b|"),
 ]
 
 VALID = [
+    Case("ce_logaddexp_reduce", edit(CE, ("log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+                                          "log_softmax = shifted - np.logaddexp.reduce(shifted, axis=1, keepdims=True)"))),
+    Case("std_forward_with_np_std", edit(STD, ("s = np.sqrt(v)", "s = np.std([x1, x2])"))),
+    Case("re_scale_from_one_array", edit(RE, ("scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))",
+                                              "scale = np.abs(np.concatenate([a.ravel(), b.ravel()])).max(initial=0.0)"))),
     # The sum over the batch is the other accepted convention.
     Case("ce_sum_convention", edit(CE, ("float(-log_softmax[rows, labels].mean())",
                                         "float(-log_softmax[rows, labels].sum())"),
@@ -169,6 +189,6 @@ VALID = [
 
 # ---- what the harness (tests/test_assignments.py) reads
 CASES = WRONG + VALID
-MINIMUM = (8, 3)
+MINIMUM = (26, 7)
 SECRETS = {"ce_softmax": (0.8489720, 2.5469160), "ce_normalized": (0.5121972, 1.5365915),
            "centered_difference": (12.01,)}
