@@ -8,7 +8,7 @@ STAMP    := $(VENV)/.installed
 # The sandbox's own environment: NumPy, nnkit and the notebook runner only (requirements-sandbox.txt).
 SANDBOX_VENV  := .venv-sandbox
 SANDBOX_STAMP := $(SANDBOX_VENV)/.installed
-ASSIGNMENTS := mlp backprop cnn
+ASSIGNMENTS := mlp backprop optim cnn
 
 .PHONY: help venv data generate demo test test-fast lint bench lab release browser-deps postgres-deps clean
 

@@ -67,6 +67,70 @@ def scale(what: str, factor: float, batch: int | None = None, *, name_batch: boo
     return constant_factor(what, factor)
 
 
+# The `optim` assignment's named mistakes: its self-checks print these, and its grader
+# (autograder/assignments/optim/) reports them, so both name a mistake in the same words.
+OPTIM = {
+    "shared_state": "one state is shared by all parameters: keep the optimizer's state per key",
+    "rms_eps_inside": "eps is inside the square root: divide by (√s + eps), not √(s + eps)",
+    "rms_decay_swapped": "decay and (1 − decay) are swapped: s ← decay·s + (1 − decay)·g²",
+    "rms_not_squared": "the running average must be of the squared gradient g², not of g",
+    "adam_no_correction": "the moments are not bias-corrected: divide m by (1 − β1^t) and v by (1 − β2^t)",
+    "adam_wrong_power": "the bias correction uses the wrong power: t is this key's number of steps, "
+                        "1 at the first step (1 − β^t)",
+    "adam_eps_inside": "eps is inside the square root: divide by (√v̂ + eps), not √(v̂ + eps)",
+    "adam_shared_t": "one step counter is shared by all keys: each key counts its own steps t",
+    "adam_betas_swapped": "β and (1 − β) are swapped: m ← β1·m + (1 − β1)·g",
+    "adam_decay_ignored": "weight_decay is ignored: Adam adds weight_decay·θ to the gradient (L2)",
+    "adamw_decay_in_gradient": "the weight decay went into the gradient (that is Adam with L2): AdamW subtracts "
+                               "lr·weight_decay·θ from the parameter, outside m and v",
+    "adamw_decay_no_lr": "the decoupled decay is not scaled by the learning rate: "
+                         "θ ← θ − lr·(m̂/(√v̂ + eps) + weight_decay·θ)",
+    "adamw_decay_ignored": "weight_decay is ignored: AdamW subtracts lr·weight_decay·θ from the parameter",
+    "schedule_off_by_one": "off by one: the first step (t = 0) runs at the base rate, and the rate first "
+                           "changes at t = step_size",
+    "schedule_warmup_from_zero": "warm-up starts at 0: step t < warmup_steps runs at base_lr·(t + 1)/warmup_steps",
+    "schedule_warmup_not_shifted": "the decay must start after the warm-up: it counts t − warmup_steps",
+    "schedule_step_order": "step() returns the rate of the step about to be taken, then adds 1 to t",
+    "schedule_cosine_not_clamped": "after total_steps the cosine schedule stays at min_lr",
+    "l2_no_half": "the penalty is (λ/2)·Σ W², whose gradient is λ·W: a factor 2 is off",
+    "l2_biases": "biases are not penalized: only the weight matrices W",
+    "dropout_not_rescaled": "dropout is not rescaled: in training, divide the kept units by (1 − p) "
+                            "(inverted dropout)",
+    "dropout_eval_changed": "eval mode must return x unchanged (and pass the gradient through): "
+                            "dropping and rescaling happen in training only",
+    "dropout_keep_prob": "p is the probability of dropping a unit, not of keeping it",
+    "dropout_backward_mask": "backward must use the mask of the last forward, with the same 1/(1 − p)",
+    "dropout_same_mask": "every forward in training draws a fresh mask",
+    "dropout_rng": "the mask must come from the layer's rng (the seed or Generator given to __init__): "
+                   "the same seed gives the same mask",
+    "bn_eval_batch_stats": "in eval mode BatchNorm uses the running statistics, not the batch's",
+    "bn_running_not_updated": "the running statistics are not updated in training: "
+                              "running ← (1 − momentum)·running + momentum·batch",
+    "bn_momentum_swapped": "the running average's weights are swapped: "
+                           "running ← (1 − momentum)·running + momentum·batch",
+    "bn_unbiased_var": "the variance divides by N − 1: BatchNorm uses the batch variance with 1/N",
+    "bn_backward_constant_stats": "backward in training treats the batch mean and variance as constants: "
+                                  "they depend on x too",
+    "bn_eps_outside": "eps belongs inside the square root: 1/√(var + eps)",
+    "prelu_shared_not_summed": "a shared alpha (num_parameters = 1) has one gradient: sum dalpha over every feature",
+    "prelu_dalpha_no_x": "dalpha is the sum of g·x where x ≤ 0: the factor x is missing",
+    "prelu_at_zero": "at x = 0 the slope is alpha: the identity is for x > 0 only",
+    "ckpt_pickle": "the checkpoint must load with np.load(path, allow_pickle=False): save plain arrays, one per name",
+    "ckpt_params": "load_checkpoint does not restore the model's parameters",
+    "ckpt_optimizer": "the checkpoint drops the optimizer state: save and restore m, v and t of every key",
+    "ckpt_schedule": "the checkpoint drops the schedule's step: save and restore schedule.t",
+    "ckpt_resume": "resuming from the checkpoint does not give the weights of the uninterrupted run bit for bit",
+}
+OPTIM.update({
+    "aug_radians": "the angle is used as radians: convert degrees with math.radians first",
+    "aug_clockwise": "the rotation goes the wrong way: positive degrees turn the digit counter-clockwise",
+    "aug_shift_sign": "the shift has the wrong sign: a positive dy moves the digit down, a positive dx right",
+    "aug_scale_inverted": "the scale is inverted: scale > 1 makes the digit larger (divide the coordinates by it)",
+    "aug_border_clamped": "outside the image counts as 0: clamping to the edge pixels smears the border inwards",
+    "aug_nearest": "the resampling is nearest-neighbour: it must be bilinear (the four neighbours, weighted)",
+})
+
+
 def numerical_trouble(what: str, detail) -> str:
     """An overflow, a division by zero or an invalid value where the contract promises none."""
     return (f"{what}: numerical trouble ({detail}) — something overflows or divides by zero; "

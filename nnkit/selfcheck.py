@@ -286,3 +286,17 @@ def check_values(name: str, got, expected, atol: float = 1e-8, rtol: float = 1e-
         why = (f"largest difference {float(diff[i]):.3g}{where}: got {float(got_arr[i]):.6g}, "
                f"expected {float(expected[i]):.6g}")
     _report_fail(f"{name}: {why}")
+
+
+def check_named(name: str, got, expected, mistakes=(), atol: float = 1e-8, rtol: float = 1e-5) -> bool:
+    """``check_values``, but a result that equals one of the named wrong answers ``[(message, wrong value)]``
+    fails with that message (the words come from ``nnkit.mistakes``, which the grader uses too)."""
+    if callable(got):
+        got = _call(name, got)
+    if got is not None and np.shape(got) == np.shape(expected) and \
+            not np.allclose(np.asarray(got, dtype=np.float64), expected, atol=atol, rtol=rtol):
+        for message, wrong in mistakes:
+            if np.shape(wrong) == np.shape(got) and np.allclose(np.asarray(got, dtype=np.float64), wrong,
+                                                                  atol=atol, rtol=rtol):
+                _report_fail(f"{name}: {message}")
+    return check_values(name, got, expected, atol, rtol)

@@ -21,7 +21,8 @@ import nbformat
 from autograder.pipeline.course import ROOT, Course
 
 # preferred solution cells to break; else the first two solution cells
-BROKEN_PARTS = {"mlp": ("relu", "sgd"), "backprop": ("std-values", "relative-error"), "cnn": ("maxpool", "flatten")}
+BROKEN_PARTS = {"mlp": ("relu", "sgd"), "backprop": ("std-values", "relative-error"),
+                "optim": ("rmsprop", "batchnorm"), "cnn": ("maxpool", "flatten")}
 
 
 def reference_notebook(course: Course, assignment: str) -> nbformat.NotebookNode:

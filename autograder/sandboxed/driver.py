@@ -304,9 +304,29 @@ def probe_call(ns, job, p: dict, rec: Probe) -> None:
                 rec.put(f"case{i}.arg{j}", arg)
 
 
+def probe_script(ns, job, p: dict, rec: Probe) -> None:
+    """The grader's own steps (the request's ``code``, never text the student wrote) run against the
+    student's names listed in ``needs``: for contracts that take several calls in a fixed order
+    (train then eval mode, save then load, a schedule stepped many times).  The steps see those
+    names, ``np``, ``nnkit``, ``load(file)`` (an input array), ``put(key, value)`` (an output),
+    ``stage(text)`` (what an exception is reported as happening in) and ``scratch``, an empty
+    folder of this probe's own in the workdir."""
+    import nnkit
+    where = ["steps"]
+    scratch = job / f"scratch-{p['name']}"
+    scratch.mkdir()
+    env = {"np": np, "nnkit": nnkit, "load": lambda name: _load(job, name), "put": rec.put,
+           "stage": lambda text: where.__setitem__(0, str(text)), "scratch": scratch,
+           **{name: ns[name] for name in p.get("needs", [])}}
+    try:
+        exec(compile(p["code"], "<grader steps>", "exec"), env)  # noqa: S102 - the trusted request's text
+    except Exception as exc:  # noqa: BLE001 - student code of any kind
+        rec.fail(where[0], exc)
+
+
 KINDS = {"module": probe_module, "init": probe_init, "loss": probe_loss,
          "optimizer": probe_optimizer, "train": probe_train,
-         "values": probe_values, "call": probe_call}
+         "values": probe_values, "call": probe_call, "script": probe_script}
 
 
 # ---------------------------------------------------------------- main

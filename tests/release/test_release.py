@@ -266,7 +266,8 @@ def test_fresh_virtualenv_runs_the_release(built, tmp_path):
         assert Path(student["nnkit"]).is_relative_to(venv), student["nnkit"]
         assert not Path(student["nnkit"]).is_relative_to(ROOT)
         assert student["show_source"]
-        # an assignment that carries classes stops in its setup cell first: the earlier notebook is untouched too
+        # A later assignment carries classes from an earlier one: beside an untouched earlier copy its setup
+        # cell stops at once, naming the class to finish; the reference runs with the earlier reference's.
         carries = carried(ROOT / "source" / assignment / f"{assignment}.ipynb")
         first_error = "CarryError" if carries else "NotImplementedError"
         assert student["error"] and student["error"]["ename"] == first_error, student["error"]

@@ -1,0 +1,1 @@
+"""The `optim` assignment: optimizers, schedules, regularization, PReLU, checkpoints, best MLP."""
