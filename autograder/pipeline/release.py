@@ -21,6 +21,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from autograder.engine.carry import carried
 from autograder.pipeline import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,23 @@ def student_requirements() -> str:
             + "".join(pins[p] + "\n" for p in STUDENT_PINS))
 
 
-def start_md(assignment: str, notebooks: list[str]) -> str:
+def _earlier_md(earlier: list[str]) -> str:
+    """The START.md section of an assignment that carries the student's classes from earlier ones."""
+    if not earlier:
+        return ""
+    names = " and ".join(f"`{a}`" for a in earlier)
+    places = ", ".join(f"`../{a}/{a}.ipynb`" for a in earlier)
+    return f"""## Your earlier notebooks
+
+This assignment reuses the classes you wrote in {names}: its setup cell loads them
+from your own notebooks, looking for {places} (unzip this folder next to your
+earlier assignment folders, as they came) or the same files in this folder (on a JupyterHub
+or Colab, upload them beside this notebook). If one is missing or unfinished, the setup
+cell says which notebook and which class to fix.
+"""
+
+
+def start_md(assignment: str, notebooks: list[str], earlier: list[str] = ()) -> str:
     wheel = wheel_name()
     nb = notebooks[0]
     return f"""# Getting started: {assignment}
@@ -129,6 +146,7 @@ then restart the session (*Runtime → Restart session*):
 %pip install /content/{wheel}
 ```
 
+{_earlier_md(list(earlier))}
 ## The MNIST data
 
 The first time a notebook loads MNIST, `nnkit` downloads it (about 11 MB),
@@ -172,7 +190,8 @@ def release(assignments: list[str] | None = None, out_dir: Path = OUT,
             notebooks = sorted(p.name for p in student.glob("*.ipynb"))
             files[f"{assignment}/{wheel.name}"] = wheel.read_bytes()
             files[f"{assignment}/requirements-student.txt"] = requirements.encode()
-            files[f"{assignment}/START.md"] = start_md(assignment, notebooks).encode()
+            earlier = list(dict.fromkeys(a for nb in sorted((source / assignment).glob("*.ipynb")) for a in carried(nb)))
+            files[f"{assignment}/START.md"] = start_md(assignment, notebooks, earlier).encode()
             target = out_dir / f"{assignment}.zip"
             _write_zip(target, files)
             written.append(target)
