@@ -25,7 +25,6 @@ two processes, the first time a test asks for one.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import importlib
 import os
@@ -38,6 +37,8 @@ import nbformat
 import pytest
 
 from autograder.engine.verdict import grade_notebook, graded_parts
+from autograder.pipeline.check import release_notebooks
+from autograder.pipeline.course import Course
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*ROOT.glob("source/*/*.ipynb"), *ROOT.glob("tests/fixtures/source/*/*.ipynb")])
@@ -88,11 +89,9 @@ def _student_copy(source: Path, out: Path) -> Path:
     released = ROOT / "assignments" / source.stem / source.name
     if released.exists() and source.parent.parent == ROOT / "source":
         return released
-    nb = nbformat.read(source, as_version=4)
-    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
-    for pp in (ClearOutput(), ClearSolutions(), ClearHiddenTests()):
-        nb, _ = pp.preprocess(copy.deepcopy(nb), {})
-    nbformat.write(nb, out)
+    # the pipeline's own generate steps; no gradebook, so the course folder is never written
+    course = Course(source.parent.parent, source.parent.parent)
+    nbformat.write(release_notebooks(course, source.stem)[source.stem], out)
     return out
 
 

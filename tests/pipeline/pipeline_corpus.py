@@ -12,6 +12,9 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.pipeline.check import release_notebooks
+from autograder.pipeline.course import Course
+
 FIXTURE_SOURCE = Path(__file__).resolve().parent / "fixtures" / "source"
 ASSIGNMENT = "tiny"
 
@@ -53,20 +56,10 @@ CASES: dict[str, tuple[float, set[str], set[str]]] = {
 
 
 def release() -> nbformat.NotebookNode:
-    """The student copy, made by nbgrader's generate steps (no gradebook needed)."""
-    from nbgrader.preprocessors import (
-        ClearHiddenTests,
-        ClearMarkScheme,
-        ClearOutput,
-        ClearSolutions,
-        ComputeChecksums,
-        LockCells,
-    )
-    nb = nbformat.read(FIXTURE_SOURCE / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    for pp in (LockCells(), ClearSolutions(), ClearOutput(), ComputeChecksums(), ClearHiddenTests(), ClearMarkScheme(),
-               ComputeChecksums()):
-        nb, _ = pp.preprocess(nb, {})
-    return nb
+    """The student copy, made by the pipeline's own generate steps (no gradebook: the course folder
+    is never written)."""
+    course = Course(FIXTURE_SOURCE.parent, FIXTURE_SOURCE)
+    return release_notebooks(course, ASSIGNMENT)[ASSIGNMENT]
 
 
 def solved(**overrides: str) -> nbformat.NotebookNode:
