@@ -3,7 +3,7 @@
 What an assignment decides lives in its spec (``autograder/assignments/<id>/spec.py``,
 a ``Spec``): which graded parts it has, the probes that question the student's
 code, how one part's probe results are judged against the source notebook's own
-results, and (optionally) a training part.  Everything else is here, the same for
+results, and (optionally) training parts.  Everything else is here, the same for
 every assignment:
 
 * the probe inputs are written once and every probe runs in ONE sandboxed driver
@@ -61,20 +61,27 @@ class Judged:
 @dataclass
 class Spec:
     assignment: str
-    parts: list[Part]                                # in report order (training last, if any)
+    parts: list[Part]                                # in report order (training parts last, if any)
     probes: Callable[[int], list]                    # seed -> probes (name, arrays, as_request(), label)
     # (part, its probes, results {name: (info, arrays)}, expected {name: (info, arrays)}) -> Judged
     judge: Callable[[Part, list, dict, dict], Judged]
     seed: int | None = None                          # fixed probes: the same seed for every grading
     max_messages: int = 4
     cell_errors_first: bool = False                  # prefix "your <cell> cell stopped with ..."
-    training: TrainingPart | None = None
+    # one training part, or several (each its own sandboxed run, graded in this order after the other parts)
+    training: TrainingPart | list[TrainingPart] | None = None
+
+    @property
+    def trainings(self) -> list[TrainingPart]:
+        if self.training is None:
+            return []
+        return [self.training] if isinstance(self.training, TrainingPart) else list(self.training)
 
     def part(self, name: str) -> Part:
         return next(p for p in self.all_parts() if p.name == name)
 
     def all_parts(self) -> list[Part]:
-        return self.parts + ([self.training.part] if self.training else [])
+        return self.parts + [t.part for t in self.trainings]
 
 
 def points(source: Path) -> dict[str, float]:
@@ -199,12 +206,13 @@ def _judge_part(spec: Spec, part: Part, pts: float, ctx: Context, probes, result
 _TRAINED: dict = {}
 
 
-def _train(ctx: Context, spec: Spec, pts: float, charged: dict) -> PartVerdict:
-    """The training part.  It depends only on the cells it uses (the setup and the settings
+def _train(ctx: Context, spec: Spec, t: TrainingPart, pts: float, charged: dict) -> PartVerdict:
+    """One training part.  It depends only on the cells it uses (the setup and the settings
     are the grader's) and on the grading seed, so identical code trains once per process and seed."""
-    t, cap = spec.training, spec.max_messages
+    cap = spec.max_messages
     if not ctx.train:
-        ctx.flags.append("training-skipped")
+        if "training-skipped" not in ctx.flags:
+            ctx.flags.append("training-skipped")
         return _verdict(t.part, pts, "missing", ["training was not run (train=False)"], cap)
     need = [c for c in t.needs if c not in ctx.ex.cells]
     if need:
@@ -247,8 +255,7 @@ def grade(ctx: Context, spec: Spec) -> list[PartVerdict]:
     results, charged, errors = run_probes(ctx, probes)
     parts = [_judge_part(spec, p, pts[p.grade_id], ctx, probes, results, charged, errors, expected)
              for p in spec.parts]
-    if spec.training:
-        parts.append(_train(ctx, spec, pts[spec.training.part.grade_id], charged))
+    parts += [_train(ctx, spec, t, pts[t.part.grade_id], charged) for t in spec.trainings]
     return parts
 
 

@@ -21,7 +21,12 @@ deliberately not used: x -> 1 - x is affine, not a permutation, and changes how
 a fully connected net trains at a fixed learning rate.  Code that tries all 8
 symmetries against pretrained weights inside the run could still recover the
 relabelling: an adaptive attack left to the static scan and the review flags
-(THREAT_MODEL.md).
+(THREAT_MODEL.md).  A table of features (iris) is disguised the same way by a secret
+permutation of its columns, which a fully connected net also learns as well as the plain
+table.
+
+A spec may declare several training parts (``Spec.training``: one or a list); each is its
+own sandboxed run, judged on its own data set and threshold.
 """
 from __future__ import annotations
 
@@ -39,8 +44,17 @@ import numpy as np
 
 from autograder.engine.carry import in_this_process
 
-# data set -> (nnkit loader, image shape (H, W) of one row of x)
-DATASETS = {"mnist": ("load_mnist", (28, 28)), "digits": ("load_digits", (8, 8))}
+@dataclass(frozen=True)
+class Dataset:
+    loader: str                       # an nnkit loader
+    image: tuple | None               # (H, W) of one row of x; None: a table of features
+    classes: int
+    options: tuple = ()               # the loader's keyword arguments, as (name, value) pairs
+
+
+# iris: all 120 flowers not in nnkit's stratified 30-flower test split train (no validation part)
+DATASETS = {"mnist": Dataset("load_mnist", (28, 28), 10), "digits": Dataset("load_digits", (8, 8), 10),
+            "iris": Dataset("load_iris", None, 3, (("seed", 1), ("validation", 0.0), ("test", 0.2)))}
 STALE_SECONDS = 6 * 3600      # a disguised copy unused this long is removed (another seed's grading)
 
 
@@ -82,24 +96,31 @@ class TrainingPart:
 
 # ------------------------------------------------------------------ the disguise
 @functools.lru_cache(maxsize=8)
-def disguise(seed: int, data: str) -> tuple[tuple[bool, bool, bool], np.ndarray]:
-    """Grading seed ``seed``'s secret: (flip rows, flip columns, transpose) and a relabelling
-    of the classes.  Derived with a domain tag of its own, so it shares nothing with the
-    hidden test inputs drawn from the same seed."""
+def disguise(seed: int, data: str) -> tuple[tuple, np.ndarray]:
+    """Grading seed ``seed``'s secret: for images (flip rows, flip columns, transpose), for a
+    table an order of its columns; and a relabelling of the classes.  Derived with a domain tag
+    of its own, so it shares nothing with the hidden test inputs drawn from the same seed."""
     entropy = int.from_bytes(hashlib.sha256(f"nnkit training disguise {data} {int(seed)}".encode()).digest(), "big")
     rng = np.random.default_rng(np.random.SeedSequence(entropy))
-    flips = tuple(bool(b) for b in rng.integers(0, 2, size=3))
-    labels = rng.permutation(10)
+    spec = DATASETS[data]
+    if spec.image is None:
+        arrangement = tuple(int(i) for i in rng.permutation(len(split(data, "train")[0][0])))
+    else:
+        arrangement = tuple(bool(b) for b in rng.integers(0, 2, size=3))
+    labels = rng.permutation(spec.classes)
     labels.setflags(write=False)
-    return flips, labels
+    return arrangement, labels
 
 
 def apply(x: np.ndarray, y: np.ndarray, seed: int | None, data: str) -> tuple[np.ndarray, np.ndarray]:
     """x (N, H*W) and y as seed ``seed`` disguises them; ``seed=None``: unchanged."""
     if seed is None:
         return x, y
-    (rows, cols, transpose), labels = disguise(seed, data)
-    img = x.reshape(len(x), *DATASETS[data][1])
+    arrangement, labels = disguise(seed, data)
+    if DATASETS[data].image is None:
+        return np.ascontiguousarray(x[:, list(arrangement)]), labels[y]
+    rows, cols, transpose = arrangement
+    img = x.reshape(len(x), *DATASETS[data].image)
     if rows:
         img = img[:, ::-1, :]
     if cols:
@@ -109,11 +130,12 @@ def apply(x: np.ndarray, y: np.ndarray, seed: int | None, data: str) -> tuple[np
     return np.ascontiguousarray(img).reshape(len(x), -1), labels[y]
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def split(data: str, which: str) -> tuple[np.ndarray, np.ndarray]:
     """A split of a data set, float64 images and int64 labels, in this (trusted) process only."""
     import nnkit
-    x, y = getattr(nnkit, DATASETS[data][0])(dtype=np.float64)[which]
+    spec = DATASETS[data]
+    x, y = getattr(nnkit, spec.loader)(dtype=np.float64, **dict(spec.options))[which]
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
 
@@ -142,8 +164,8 @@ def train_files(seed: int, data: str = "mnist") -> tuple[Path, Path]:
     folder of its own (all a sandbox is shown) and shared by every grading process: filled
     under a temporary name and renamed into place, so concurrent writers agree."""
     root = cache_dir()
-    flips, labels = disguise(seed, data)
-    digest = hashlib.sha256(json.dumps([data, flips, labels.tolist()]).encode()).hexdigest()[:20]
+    arrangement, labels = disguise(seed, data)
+    digest = hashlib.sha256(json.dumps([data, arrangement, labels.tolist()]).encode()).hexdigest()[:20]
     folder = root / f"train-{digest}"
     paths = (folder / "x.npy", folder / "y.npy")
     try:
@@ -194,7 +216,7 @@ def request(t: TrainingPart, source: Path, seed: int) -> tuple[dict, Path]:
     """The driver's request (and the read-only folder of its data) for grading seed ``seed``."""
     x_path, y_path = train_files(seed, t.data)     # the sandbox sees only this seed's folder
     report = [list(getattr(layer, "param_names", ())) for layer in _build(_reference(str(source), t.needs), t.network)]
-    return ({"name": "training", "part": "training", "kind": "train", "needs": t.network.classes,
+    return ({"name": t.part.name, "part": t.part.name, "kind": "train", "needs": t.network.classes,
              "x": str(x_path), "y": str(y_path), "network": asdict(t.network), "report": report,
              "seed": t.network.seed}, x_path.parent)
 

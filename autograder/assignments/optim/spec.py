@@ -454,6 +454,18 @@ NETWORK = Network([("Linear", (784, 256), {"init_std": 0.05, "rng": {"seed": 202
                    ("Linear", (256, 10), {"init_std": 0.06, "rng": {"seed": 2025}})],
                   "SoftmaxCrossEntropyLoss", "Adam", [(2, 2e-3), (1, 2e-4)], batch_size=100, seed=2024)
 
+# The iris warm-up: 4-16-16-3 with the student's PReLU (one slope per feature) and Adam, lr 0.01, batches of
+# 10, 30 epochs on the 120 training flowers of nnkit's split 1 (engine/training.py: DATASETS["iris"]).  With
+# the reference: 30 of 30 test flowers right for each of the 12 grading seeds tried (11, 2024, 5, 987654321,
+# 1-4, 6-9; each a different disguise), 0.05 s of CPU per run.  nnkit's split 0 is unusually hard: 3-4 of 30
+# wrong for every setting tried (splits 0-9 give 0-5 wrong), so no split-0 threshold of 5% could hold.
+IRIS = Network([("Linear", (4, 16), {"init_std": 0.5, "rng": {"seed": 1}}), ("PReLU", (16,), {}),
+                ("Linear", (16, 16), {"init_std": 0.3, "rng": {"seed": 2}}), ("PReLU", (16,), {}),
+                ("Linear", (16, 3), {"init_std": 0.3, "rng": {"seed": 3}})],
+               "SoftmaxCrossEntropyLoss", "Adam", [(30, 0.01)], batch_size=10, seed=2024)
+
 SPEC = Spec("optim", [Part(part, f"{part}-tests", part, label) for part, label in LABELS.items()], quick_probes, judge,
-            training=TrainingPart(Part("training", "training-tests", "training", "best MLP"), ("adam", "dropout"),
-                                  "mnist", NETWORK, threshold=0.97))
+            training=[TrainingPart(Part("training", "training-tests", "training", "best MLP"), ("adam", "dropout"),
+                                   "mnist", NETWORK, threshold=0.97),
+                      TrainingPart(Part("iris", "iris-tests", "iris", "iris"), ("prelu", "adam"),
+                                   "iris", IRIS, threshold=0.95)])
