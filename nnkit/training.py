@@ -76,7 +76,7 @@ def _make_dashboard(dashboard):
 
 def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=None,
           epochs: int = 10, batch_size: int = 100, seed: int = 0, dashboard=None,
-          verbose: bool = True) -> History:
+          verbose: bool = True, transform=None) -> History:
     """Train ``model`` with minibatches and return its :class:`History`.
 
     Parameters
@@ -88,6 +88,10 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
     dashboard : None, True (a new :class:`nnkit.viz.Dashboard`) or a Dashboard;
         it receives ``update(history)`` after every epoch and ``finish()`` at the end.
     verbose : progress bar and messages.
+    transform : optional ``transform(x_batch, rng) -> x_batch``, applied to every training
+        batch (never to validation), e.g. data augmentation: new variations every epoch.
+        ``rng`` is a ``numpy.random.Generator`` of its own, seeded from ``seed``, so the
+        run is repeatable and the shuffling is the same with or without a transform.
 
     With ``NNKIT_FAST=1`` (the grader and tests) at most 1,000 training
     samples and 2 epochs are used, and one line says so.  Training stops early,
@@ -99,6 +103,7 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
     if len(x) != len(y):
         raise ValueError(f"train has {len(x)} inputs but {len(y)} labels")
     rng = np.random.default_rng(seed)
+    transform_rng = np.random.default_rng([seed, 1])     # its own stream: the shuffling does not depend on it
     history = History(fast=fast_mode())
     n = len(x)
     if history.fast:
@@ -126,6 +131,8 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
             for s in _batches(n, batch_size):
                 idx = order[s]
                 xb, yb = x[idx], y[idx]
+                if transform is not None:
+                    xb = transform(xb, transform_rng)
                 scores = model.forward(xb)
                 value = float(loss.forward(scores, yb))
                 loss_sum += value * len(idx)

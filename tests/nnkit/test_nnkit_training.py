@@ -176,3 +176,45 @@ def test_progress_bar_shows_running_figures_only_when_it_redraws(monkeypatch, ca
     assert "epoch 2/2" in err and "val_acc=" in err      # the end of every epoch is always shown
     # Within an epoch the running loss is formatted only when the bar may redraw.
     assert (err.count("loss=") > err.count("val_acc=")) is running_figures
+
+
+class Recording(toys.ToyReLU):
+    """A layer that remembers every batch it is given in training mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(x.copy())
+        return super().forward(x)
+
+
+def _recorded_run(iris, transform, seed=3):
+    first = Recording()
+    model = Sequential(first, toys.ToyLinear(4, 3, seed=1))
+    history = nnkit.train(model, toys.ToySoftmaxCE(), toys.ToySGD(0.1), iris["train"], iris["validation"],
+                          epochs=2, batch_size=16, seed=seed, verbose=False, transform=transform)
+    return first.seen, history
+
+
+def test_transform_changes_every_training_batch_repeatably_and_never_validation(iris):
+    calls = []
+
+    def jitter(xb, rng):
+        calls.append(len(xb))
+        return xb + rng.normal(size=xb.shape)
+
+    plain, _ = _recorded_run(iris, None)
+    jittered, _ = _recorded_run(iris, jitter)
+    # called once per training batch, with the training inputs only (validation is never transformed)
+    assert len(calls) == len(plain) and sum(calls) == 2 * len(iris["train"][0])
+    again, _ = _recorded_run(iris, jitter)
+    # same shuffling with or without a transform: the noise is all that differs
+    assert all(a.shape == b.shape and not np.allclose(a, b) for a, b in zip(plain, jittered))
+    assert all(np.array_equal(a, b) for a, b in zip(jittered, again))
+    noise = np.concatenate([b - a for a, b in zip(plain, jittered)])
+    assert abs(noise.mean()) < 0.1 and 0.9 < noise.std() < 1.1
+    other_seed, _ = _recorded_run(iris, jitter, seed=4)
+    assert not np.allclose(other_seed[0], jittered[0])
