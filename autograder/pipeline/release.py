@@ -29,7 +29,7 @@ OUT = ROOT / "build" / "release"
 
 #: What a student's Python needs beside the wheel: nnkit's dependencies and
 #: Jupyter itself, at the versions the course is tested with.
-STUDENT_PINS = ("numpy", "matplotlib", "ipywidgets", "ipykernel", "tqdm", "scikit-learn",
+STUDENT_PINS = ("numpy", "matplotlib", "ipywidgets", "ipykernel", "tqdm", "pyyaml", "scikit-learn",
                 "jupyterlab", "notebook")
 
 # A fixed timestamp keeps the zip's own bytes stable across runs.
