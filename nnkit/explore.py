@@ -14,6 +14,7 @@ functions so they can be tested without a front end.
 """
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -418,11 +419,17 @@ def default_optimizers() -> dict[str, Callable]:
 
 
 def from_optimizer(optimizer) -> Callable:
-    """Wrap an nnkit ``Optimizer`` (``update(key, param, grad)``) as an update function,
-    so your own optimizers can be drawn too.  Its ``lr`` is set from the slider."""
+    """Wrap an nnkit ``Optimizer`` (``update(key, param, grad)``), or a function that makes one,
+    as an update function, so your own optimizers can be drawn too.  Every path gets a fresh
+    optimizer (a copy of the one given, or a new one from the function): moments and step
+    counters never carry over from one path or surface to the next.  Its ``lr`` is set from
+    the slider."""
     def update(theta, grad, state, lr):
-        optimizer.lr = lr
-        return np.asarray(optimizer.update("theta", theta.copy(), grad), dtype=float)
+        if "optimizer" not in state:      # state is new for every path (run_path)
+            made = isinstance(optimizer, type) or not hasattr(optimizer, "update")     # a class or a function
+            state["optimizer"] = optimizer() if made else copy.deepcopy(optimizer)
+        state["optimizer"].lr = lr
+        return np.asarray(state["optimizer"].update("theta", theta.copy(), grad), dtype=float)
     return update
 
 
@@ -441,10 +448,10 @@ def _rosenbrock(p):
 SURFACES = {
     "quadratic": dict(f=_quadratic, start=(-4.0, 1.5), minimum=(0.0, 0.0),
                       box=(-5, 5, -2, 2), steps=100,
-                      lr={"SGD": 0.09, "Momentum": 0.02, "RMSProp": 0.1, "Adam": 0.3}),
+                      lr={"SGD": 0.09, "Momentum": 0.02, "RMSProp": 0.1, "Adam": 0.3, "AdamW": 0.3}),
     "rosenbrock": dict(f=_rosenbrock, start=(-1.5, 2.0), minimum=(1.0, 1.0),
                        box=(-2, 2, -1, 3), steps=1000,
-                       lr={"SGD": 1e-3, "Momentum": 2e-4, "RMSProp": 1e-2, "Adam": 5e-2}),
+                       lr={"SGD": 1e-3, "Momentum": 2e-4, "RMSProp": 1e-2, "Adam": 5e-2, "AdamW": 5e-2}),
 }
 
 

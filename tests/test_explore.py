@@ -87,6 +87,25 @@ def test_from_optimizer_wraps_an_nnkit_optimizer():
     assert np.allclose(ours, reference)
 
 
+class Counting:
+    """An optimizer whose step grows with its own step counter: a path depends on the state it starts from."""
+
+    def __init__(self, lr=0.0):
+        self.lr, self.t = lr, 0
+
+    def update(self, key, param, grad):
+        self.t += 1
+        return param - self.lr * self.t * grad
+
+
+@pytest.mark.parametrize("given", [Counting(), Counting], ids=["an instance", "a factory"])
+def test_from_optimizer_gives_every_path_a_fresh_optimizer(given):
+    update = explore.from_optimizer(given)
+    first, second = (explore.run_path(update, "quadratic", 1e-4, 30) for _ in range(2))
+    assert np.array_equal(first, second)
+    assert not isinstance(given, Counting) or given.t == 0     # the one given is never stepped
+
+
 @pytest.mark.parametrize("make", [explore.std_graph_widget, explore.activations_widget,
                                   explore.softmax_ce_widget, explore.optimizer_paths_widget])
 def test_widgets_build_with_a_picture_and_text(make):
