@@ -1,4 +1,4 @@
-"""Training plots: a live dashboard, learning curves, weights, confusion matrix.
+"""Training plots: a live dashboard, learning curves, weights, confusion matrix, augmentation.
 
 Every function returns a matplotlib Figure.  Figures are closed in pyplot
 before they are returned, so a notebook shows each exactly once (when it is
@@ -268,6 +268,37 @@ def plot_weights(W, shape=(28, 28), n: int = 16, cols: int | None = None, title=
             ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
             ax.set_title(str(j), fontsize="x-small")
     fig.suptitle(title or f"input weights of the first {n} units", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentation(images, augment, n: int = 8, shape=(28, 28), seed: int = 0, title=None):
+    """The first ``n`` images before (top row) and after (bottom row) ``augment``.
+
+    Parameters
+    ----------
+    images : (N, D) rows of images of ``shape`` (or (N, *shape)).
+    augment : ``augment(images, rng) -> images``, the signature ``nnkit.train(transform=...)`` takes,
+        so the grid shows exactly what training will see; called once, on the ``n`` images, with
+        ``numpy.random.default_rng(seed)``.
+    """
+    before = np.asarray(images)[:n]
+    n = len(before)
+    after = np.asarray(augment(before.copy(), np.random.default_rng(seed)))
+    d = int(np.prod(shape))
+    if n == 0 or before.size != n * d or after.size != n * d:
+        raise ValueError(f"plot_augmentation needs images of {shape[0]}x{shape[1]} = {d} pixels in and out of "
+                         f"augment; got {before.shape} in and {after.shape} out")
+    fig = _new_figure(figsize=(1.5 * n, 3.4))
+    axes = fig.subplots(2, n, squeeze=False)
+    for k in range(n):
+        for row, batch in enumerate((before, after)):
+            axes[row, k].imshow(batch[k].reshape(shape), cmap="gray_r", interpolation="nearest")
+    for ax in axes.ravel():
+        ax.axis("off")
+    axes[0, 0].set_title("before", loc="left", fontsize="small")
+    axes[1, 0].set_title("after", loc="left", fontsize="small")
+    fig.suptitle(title or f"{n} images and their augmented versions", fontsize="medium")
     fig.tight_layout()
     return fig
 

@@ -78,6 +78,25 @@ def test_plot_weights_rejects_a_wrong_layout(shape):
         viz.plot_weights(np.zeros(shape))
 
 
+def test_plot_augmentation_shows_each_image_before_and_after_one_seeded_call():
+    images = np.random.default_rng(1).random((20, 784))
+    calls = []
+
+    def shift_and_noise(batch, rng):
+        calls.append(len(batch))
+        return np.roll(batch.reshape(-1, 28, 28), 1, axis=2).reshape(batch.shape) + rng.normal(size=batch.shape)
+
+    fig = viz.plot_augmentation(images, shift_and_noise, n=6, seed=3)
+    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert calls == [6] and len(shown) == 12
+    expected = shift_and_noise(images[:6], np.random.default_rng(3))
+    for k in range(6):
+        np.testing.assert_allclose(shown[k], images[k].reshape(28, 28))            # top row: before
+        np.testing.assert_allclose(shown[6 + k], expected[k].reshape(28, 28))      # bottom row: after
+    with pytest.raises(ValueError, match="784 pixels in and out"):
+        viz.plot_augmentation(images, lambda batch, rng: batch[:, :100])
+
+
 def test_plot_confusion_counts():
     y_true = np.array([0, 0, 1, 1, 2, 2, 2])
     y_pred = np.array([0, 1, 1, 1, 2, 0, 2])
