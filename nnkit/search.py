@@ -11,7 +11,8 @@ seeds) are the notebook's own and are returned as they are::
       weight_decay: [0.0, 1.0e-4]
 
 ``read_config`` parses it with ``yaml.safe_load`` (no Python objects, ever) and checks
-it; ``trials`` lists the configurations to train, seeded.
+it; ``trials`` lists the configurations to train, seeded (``trials`` may be set after
+reading, e.g. from a budget the config names).
 """
 from __future__ import annotations
 
@@ -48,14 +49,14 @@ def read_config(text: str | Path) -> dict:
             if isinstance(value, str) and _NUMBER_LIKE.match(value.strip()):
                 raise ValueError(f"space: {name} value {value!r} was read as text (YAML reads 1e-4 as a string): "
                                  "write it with a decimal point, 1.0e-4")
-    if config["mode"] == "random" and not (isinstance(config.get("trials"), int) and config["trials"] > 0):
-        raise ValueError("random search needs trials: a positive whole number")
     return config
 
 
 def trials(config: dict, seed: int = 0) -> list[dict]:
     """Every configuration of the grid, or ``config["trials"]`` distinct ones drawn at random
     (seeded; all of them when the grid is smaller), as dicts {hyperparameter: value}."""
+    if config["mode"] == "random" and not (isinstance(config.get("trials"), int) and config["trials"] > 0):
+        raise ValueError("random search needs trials: a positive whole number")
     names = list(config["space"])
     grid = list(itertools.product(*config["space"].values()))
     if config["mode"] == "random":
