@@ -239,3 +239,15 @@ def test_no_constant_factor_for_a_single_number():
     # a ratio that is not the same everywhere is no constant factor
     message = diagnose.judge_probe(LINEAR, "Cls", info(), {**LINEAR_REF, "dx": (G @ W.T) ** 3}, LINEAR_REF, KNOWN)
     assert "factor" not in message and "largest error" in message, message
+
+
+def test_slack_widens_only_its_own_field():
+    """A probe's slack (an output that float32 can only compute up to the rounding of larger terms)."""
+    e = rng.normal(size=(3, 4))
+    assert not diagnose.close(e + 1e-3, e) and diagnose.close(e + 1e-3, e, slack=2e-3)
+    probe = Probe("p", "linear", "module", {}, {}, {"x": X, "g": G, "W": W, "b": B}, {"N": N, "in": IN, "out": OUT},
+                  slack={"dx": 1e-2})
+    near = {**LINEAR_REF, "dx": LINEAR_REF["dx"] + 5e-3}
+    assert diagnose.judge_probe(probe, "Linear", info(), near, LINEAR_REF, KNOWN) is None
+    near = {**LINEAR_REF, "grad.W": LINEAR_REF["grad.W"] + 5e-3}
+    assert diagnose.judge_probe(probe, "Linear", info(), near, LINEAR_REF, KNOWN) is not None

@@ -146,6 +146,7 @@ def _class_state(fn):
 
 NARROW_ONEHOT = ("check the shapes: the one-hot matrix must be as wide as the scores (scores.shape[1] classes), "
                  "not labels.max() + 1")
+IGNORED = "the margin is ignored: use the margin given to __init__ (self.margin)"
 PER_ENTRY = "the loss is averaged over all N·K entries: sum over the classes and average over the N samples only"
 EPSILON = ("an epsilon inside the log caps the loss of a confident wrong answer: compute "
            "log p = (s − max) − log Σ exp(s − max) directly, not log(p + ε)")
@@ -211,14 +212,13 @@ MISTAKES = {
          lambda i: _hinge(i["scores"], i["labels"], -i.get("margin", 5.0))),
         ("you count the true class too: it adds the margin to every sample's loss; sum over j ≠ y only",
          lambda i: _hinge(i["scores"], i["labels"], i.get("margin", 5.0), count_true=True)),
-        # before "ignored": a margin left out that gets another value is the default, not the margin given
-        *[(words.default_changed("HingeLoss", "margin", 5.0),
+        # before "ignored": a margin left out that gets another value is the default, not the margin given;
+        # a hard-coded 1.0 gives the same there, so with 1.0 both are said
+        *[(words.default_changed("HingeLoss", "margin", 5.0) + (", or " + IGNORED if m == 1.0 else ""),
            _with_default("margin", m, lambda i: _hinge(i["scores"], i["labels"], i["margin"])))
           for m in (1.0, 2.0, 3.0, 10.0, 0.0)],
-        ("the margin is ignored: use the margin given to __init__ (self.margin)",
-         lambda i: _hinge(i["scores"], i["labels"], 1.0)),
-        ("the margin is ignored: use the margin given to __init__ (self.margin)",
-         lambda i: _hinge(i["scores"], i["labels"], 5.0)),
+        (IGNORED, lambda i: _hinge(i["scores"], i["labels"], 1.0)),
+        (IGNORED, lambda i: _hinge(i["scores"], i["labels"], 5.0)),
         ("the gradient of the true class score is missing: it is -(number of violated margins)/N",
          lambda i: {"grad": _hinge(i["scores"], i["labels"], i.get("margin", 5.0), true_grad=False)["grad"]}),
     ],
