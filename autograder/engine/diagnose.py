@@ -203,6 +203,14 @@ def _bad(a, e) -> np.ndarray:
 _STEP = re.compile(r"((?:again\.)?)step(\d+)")
 
 
+def _step_label(name: str) -> str | None:
+    """An optimizer probe's ``step<n>`` output: the parameter it returned on update n + 1."""
+    m = _STEP.fullmatch(name)
+    if not m:
+        return None
+    return f"the parameter returned by update {int(m.group(2)) + 1}" + (" of a second instance" if m.group(1) else "")
+
+
 def _step_message(probe, name, label, a, e, failing) -> str | None:
     """An optimizer probe's results, step by step: is the first update of every key right (then only
     the state carried between updates can be wrong), and how does a wrong update differ in size or
@@ -219,8 +227,7 @@ def _step_message(probe, name, label, a, e, failing) -> str | None:
                 "the same updates: the state must start afresh in each instance (kept in self)")
     if not mine & first:
         n = int(m.group(2))
-        return (f"{label} is wrong from a key's second update on (update {n + 1} is the first wrong one; every "
-                "key's first update is right): the state carried from one update to the next (velocity, "
+        return (f"{label} is wrong from a key's second update on (every key's first update is right): the state carried from one update to the next (velocity, "
                 "moments, step count) is updated or used wrongly")
     # the first wrong update is a key's first one: compare the steps taken from the same parameter
     n = int(m.group(2))
@@ -307,7 +314,7 @@ def _others(name, failing, passing) -> str:
 def explain_field(probe, name: str, a, e, known: Mistakes, failing=None, passing=None) -> str:
     """Why student output ``a`` differs from reference ``e`` (they do differ).  ``failing``/``passing``:
     the probe's other outputs that differ / match (they locate the mistake)."""
-    label = LABELS.get(name, name)
+    label = LABELS.get(name) or _step_label(name) or name
     part, i, dims = probe.part, probe.inputs, probe.dims
     if a is None:
         return f"{label} is missing (backward must also set the gradient attributes, e.g. self.dW)"
