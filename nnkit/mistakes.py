@@ -203,3 +203,16 @@ def stride_ignored(what: str) -> str:
 def pool_tie_rule(what: str) -> str:
     return (f"{what} breaks ties another way: by the tie rule only the first maximum of a window "
             "(row by row) gets its gradient")
+
+
+# ---------------------------------------------------------------- optimizer state and signatures
+def velocity_not_zero(what: str = "the velocity") -> str:
+    """Momentum's state that starts from something else than 0 (the gradient, the parameter, ones)."""
+    return (f"{what} does not start at zero: a key starts with its own zero velocity "
+            "(v = 0 before the key's first update)")
+
+
+def default_changed(klass: str, name: str, contract) -> str:
+    """A constructor's default that differs from the signature the assignment gives."""
+    return (f"{klass}'s default {name} was changed: the assignment's signature has {name}={contract!r}, and "
+            f"code that leaves {name} out must get that value")

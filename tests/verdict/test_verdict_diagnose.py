@@ -175,3 +175,79 @@ def test_close_admits_float32_and_rejects_small_errors():
     assert diagnose.close(e.astype(np.float32).astype(float), e)
     assert not diagnose.close(e * (1 + 1e-3), e)
     assert not diagnose.close(np.where(e > 2, np.nan, e), e)
+
+
+def _sgd_probe(rule, lr=0.1, mu=0.8):
+    """Two keys updated in turn four times; ``rule(p, g, v) -> (new p, new v)``."""
+    arrays, record = {}, []
+    for n in range(8):
+        key = "ab"[n % 2]
+        arrays[f"{n}.g"] = rng.normal(size=(3, 2))
+        if n < 2:
+            arrays[f"{key}.p"] = rng.normal(size=(3, 2))
+        record.append((key, f"{key}.p" if n < 2 else None, f"{n}.g"))
+    probe = Probe("sgd.x", "sgd", "optimizer", {}, arrays, {"init": {"lr": lr, "momentum": mu}, "steps": record,
+                                                              "arrays": arrays}, label="SGD")
+
+    def run(rule):
+        cur, vel, out = {}, {}, {}
+        for n, (key, pfile, gfile) in enumerate(record):
+            p = arrays[pfile] if pfile else cur[key]
+            cur[key], vel[key] = rule(p, arrays[gfile], vel.get(key, 0.0), lr, mu)
+            out[f"step{n}"] = cur[key]
+        return out
+    right = run(lambda p, g, v, lr, mu: (p - lr * (mu * v + g), mu * v + g))
+    return probe, right, run(rule)
+
+
+LIN_ROW0_NEG = G @ W.T
+LIN_ROW0_NEG[0] *= -1
+CE_TRUE_TWICE = (softmax(S) - 2 * ONE) / N
+RELU_KINK_HALF = GA * (XA > 0) + 0.5 * GA * (XA == 0)
+# (probe, reference, student outputs, phrases every one of which the message must contain): no named
+# mistake matches, so the engine says what differs, and never a diagnosis the evidence does not support.
+GENERIC = [
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "y1": X @ W + 2 * B}, ["same amount in every row", "bias", "largest error"]),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.W": X.T @ (G * G)},
+     ["dW is wrong", "forward is right", "right: dx (w.r.t. the input x), db", "largest error"]),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "dx": LIN_ROW0_NEG}, ["is wrong", "wrong sign on", "forward is right"]),
+    (LINEAR, LINEAR_REF, {**LINEAR_REF, "grad.b": G.sum(0) + 0.25}, ["same constant (+0.25) in every entry"]),
+    (act("relu"), {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)},
+     {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0) + 0.5 * GA * (XA < 0)}, ["is wrong where x < 0 (right elsewhere)"]),
+    (act("relu"), {"y0": np.maximum(XA, 0), "dx": GA * (XA > 0)}, {"y0": np.maximum(XA, 0), "dx": RELU_KINK_HALF},
+     ["where x = 0 (the kink)"]),
+    (CE, CE_REF, {**CE_REF, "grad": CE_TRUE_TWICE}, ["only at the true-class entries", "forward is right"]),
+    (CE, CE_REF, {**CE_REF, "loss": CE_REF["loss"] + 0.3}, ["the loss is wrong", "the gradient is right"]),
+    (*_sgd_probe(lambda p, g, v, lr, mu: (p - lr * (0.5 * mu * v + g), 0.5 * mu * v + g)), ["from a key's second update"]),
+    (*_sgd_probe(lambda p, g, v, lr, mu: (p - 3 * lr * (mu * v + g), mu * v + g)), ["first update", "3x the right one"]),
+    (*_sgd_probe(lambda p, g, v, lr, mu: (p, mu * v + g)), ["returned unchanged"]),
+]
+
+
+@pytest.mark.parametrize("probe, ref, got, phrases", GENERIC, ids=[f"{g[0].part}-{g[3][0]}" for g in GENERIC])
+def test_generic_diagnosis_says_what_differs(probe, ref, got, phrases):
+    message = diagnose.judge_probe(probe, "Cls", info(), got, ref, KNOWN)
+    assert message is not None and all(p in message for p in phrases), message
+
+
+def test_no_constant_factor_for_a_single_number():
+    """Any wrong loss is some multiple of the right one: only a factor with a meaning (N, 2, −1...) is named."""
+    message = diagnose.judge_probe(CE, "Cls", info(), {**CE_REF, "loss": CE_REF["loss"] * 0.146}, CE_REF, KNOWN)
+    assert "constant factor" not in message and "the loss is wrong" in message, message
+    message = diagnose.judge_probe(LINEAR, "Cls", info(), {**LINEAR_REF, "dx": G @ W.T * 0.37}, LINEAR_REF, KNOWN)
+    assert "constant factor (0.37x)" in message, message
+    # a ratio that is not the same everywhere is no constant factor
+    message = diagnose.judge_probe(LINEAR, "Cls", info(), {**LINEAR_REF, "dx": (G @ W.T) ** 3}, LINEAR_REF, KNOWN)
+    assert "factor" not in message and "largest error" in message, message
+
+
+def test_slack_widens_only_its_own_field():
+    """A probe's slack (an output that float32 can only compute up to the rounding of larger terms)."""
+    e = rng.normal(size=(3, 4))
+    assert not diagnose.close(e + 1e-3, e) and diagnose.close(e + 1e-3, e, slack=2e-3)
+    probe = Probe("p", "linear", "module", {}, {}, {"x": X, "g": G, "W": W, "b": B}, {"N": N, "in": IN, "out": OUT},
+                  slack={"dx": 1e-2})
+    near = {**LINEAR_REF, "dx": LINEAR_REF["dx"] + 5e-3}
+    assert diagnose.judge_probe(probe, "Linear", info(), near, LINEAR_REF, KNOWN) is None
+    near = {**LINEAR_REF, "grad.W": LINEAR_REF["grad.W"] + 5e-3}
+    assert diagnose.judge_probe(probe, "Linear", info(), near, LINEAR_REF, KNOWN) is not None

@@ -121,6 +121,7 @@ def ce_variants() -> dict[str, dict[str, float]]:
     """Per convention, the value of each known mistake (by name) — the mean is 'right'."""
     labels = CLASSES - 1
     probs = {"softmax": _softmax(OUTPUTS), "normalized": OUTPUTS / OUTPUTS.sum(1, keepdims=True)}
+    rows = np.arange(len(OUTPUTS))
     out = {}
     for conv, p in probs.items():
         per_sample = _ce(labels, p)
@@ -134,6 +135,12 @@ def ce_variants() -> dict[str, dict[str, float]]:
             "columns": _ce(labels, _softmax(OUTPUTS, axis=0) if conv == "softmax"
                            else OUTPUTS / OUTPUTS.sum(0, keepdims=True)).mean(),
             "raw": _ce(labels, OUTPUTS).mean(),
+            "all_entries": -np.log(p).mean(),
+            "binary": -(np.log(p[rows, labels]) + np.log(1 - p).sum(axis=1) - np.log(1 - p[rows, labels])).mean(),
+            "per_entry": per_sample.mean() / p.shape[1],
+            "logits": -OUTPUTS[rows, labels].mean(),
+            "log_of_mean": -np.log(p[rows, labels].mean()),
+            "first_only": per_sample[0],
         }
     return out
 
@@ -149,6 +156,18 @@ _CE_MESSAGES = {
     "columns": "✗ {name} = {got:.4f}: you normalized over the samples (axis 0) instead of over "
                "each sample's classes (axis 1)",
     "raw": "✗ {name} = {got:.4f}: this is -log of the raw outputs; they are not probabilities",
+    "all_entries": "✗ {name} = {got:.4f} averages −log p over every entry: take −log p of each sample's TRUE "
+                   "class only (the one-hot vector picks it), then average over the samples",
+    "binary": "✗ {name} = {got:.4f} is the binary cross-entropy (it adds (1 − t)·log(1 − p) for the other "
+              "classes): the multi-class cross-entropy is −log p of the true class",
+    "per_entry": "✗ {name} = {got:.4f} is divided by N·K (every entry of the one-hot matrix): average over "
+                 "the N samples only",
+    "logits": "✗ {name} = {got:.4f}: −log exp(y) is just −y; the probabilities must be normalized, each row "
+              "divided by its sum",
+    "log_of_mean": "✗ {name} = {got:.4f} is −log of the mean probability: average the per-sample −log p instead",
+    "first_only": "✗ {name} = {got:.4f} is the first sample's loss alone: average over all the samples",
+    "rounded": "✗ {name} is close to the value but not within 0.1%: do not round by hand (keep at least four "
+               "significant digits)",
     "other_convention": "✗ {name} = {got:.4f} is the value of the other convention: "
                         "{name} {hint}",
 }
@@ -181,6 +200,8 @@ def judge_ce(part: str, got: dict, mine_expected: dict) -> Judged:
             msg = _CE_MESSAGES[mistake].format(name=part, got=v, want=want)
             return Judged(1.0 if mistake == "sum" else 0,
                                "passed" if mistake == "sum" else "failed", [msg])
+    if math.isclose(v, want, rel_tol=1e-2) or math.isclose(v, variants[conv]["sum"], rel_tol=1e-2):
+        return Judged(0, "failed", [_CE_MESSAGES["rounded"].format(name=part)])     # no number: it is the answer's
     if any(math.isclose(v, variants[other][m], rel_tol=1e-3) for m in ("right", "sum")) and \
             not math.isclose(want, variants[other]["right"], rel_tol=1e-3):
         msg = _CE_MESSAGES["other_convention"].format(name=part, got=v, hint=_CE_HINT[conv])
@@ -207,6 +228,15 @@ def _std_mistake(table: str, key: str, got: float, mine: dict, expected: dict) -
         ("std_forward", "s", 2 * math.sqrt(2)): "that is the sample std (divide by n−1); "
                                                 "the graph divides by n = 2",
         ("std_forward", "v", 8.0): "v is the MEAN of q1 and q2, not the sum",
+        ("std_forward", "m", 2.0): "m is the MEAN (x1 + x2)/2, not the sum",
+        ("std_forward", "d1", 2.0): "d1 = x1 − m (the sample minus the mean), not m − x1",
+        ("std_forward", "d2", -2.0): "d2 = x2 − m (the sample minus the mean), not m − x2",
+        ("std_forward", "q1", 2.0): "q1 = d1², the square of d1 (not its absolute value)",
+        ("std_forward", "q1", -2.0): "q1 = d1², the square of d1",
+        ("std_forward", "q2", 2.0): "q2 = d2², the square of d2",
+        ("std_forward", "s", 4.0): "s = √v: the square root is missing",
+        ("std_local", "dq1/dd1", -2.0): "d(d²)/dd = 2d: the factor 2 is missing",
+        ("std_local", "ds/dv", 1 / (2 * math.sqrt(2))): "d√v/dv = 1/(2√v) at v = 4, i.e. 1/(2s): not 1/(2√s)",
         ("std_local", "ds/dv", 0.5): "d√v/dv = 1/(2√v), not 1/√v",
         ("std_local", "ds/dv", 0.125): "d√v/dv = 1/(2√v) — the square root, not 1/(2v)",
         ("std_local", "dq1/dd1", 2.0): "d(d²)/dd = 2d, evaluated at d1 (your std_forward value)",
@@ -225,6 +255,18 @@ def _std_mistake(table: str, key: str, got: float, mine: dict, expected: dict) -
     for (t, k, value), hint in hints.items():
         if t == table and k == key and close(got, value):
             return hint
+    if table == "std_grad" and key != "s" and len(CHAIN_INPUTS[key]) == 2:
+        # one path: the upstream gradient times the local one; a slip in that product is named
+        up, local = (mine.get(label) for label in CHAIN_INPUTS[key])
+        up_name, local_name = (f"{t.split('.')[0]}[{t.split('.', 1)[1]!r}]" for t in CHAIN_INPUTS[key])
+        if up is not None and local is not None and not close(local, 1.0):
+            rule = f"std_grad[{key!r}] = {up_name} · {local_name}"
+            if close(got, up):
+                return f"the local gradient is missing: by the chain rule {rule}"
+            if local and close(got, up / local):
+                return f"divided by the local gradient: by the chain rule {rule} (multiply)"
+            if not close(up * local, 0.0) and close(got, -up * local):
+                return f"the sign is flipped: by the chain rule {rule}"
     if table == "std_grad" and key != "s":
         # A wrong total that follows from the student's own wrong entries: name where the error is.
         own = _chain(mine)
@@ -289,13 +331,27 @@ def _cd_mistakes(i: int, result: np.ndarray, exact: np.ndarray) -> str:
     f = eval(FUNCTIONS[fname][0], {"np": np})  # noqa: S307 - our own text
     forward = np.array([(f(x + h * e) - f(x)) / h for e in np.eye(x.size).reshape(x.size, *x.shape)])
     forward = forward.reshape(x.shape)
+    backward = np.array([(f(x) - f(x - h * e)) / h for e in np.eye(x.size).reshape(x.size, *x.shape)])
+    backward = backward.reshape(x.shape)
+    together = np.full(x.shape, (f(x + h) - f(x - h)) / (2 * h))
     if np.allclose(result, 2 * exact, rtol=1e-4, atol=1e-8):
         return "twice the gradient: divide by 2h, not h"
+    if np.allclose(result, exact * h * h, rtol=1e-4, atol=0) and not np.allclose(exact, 0):
+        return "(up − down) / 2 * h multiplies by h (operator precedence): write (up − down) / (2 * h)"
+    if not np.allclose(exact, backward, rtol=1e-4) and np.allclose(result, backward, rtol=1e-6):
+        return "this is the backward difference (f(x) − f(x−h))/h; use (f(x+h) − f(x−h))/2h"
+    if x.size > 1 and np.allclose(result, together, rtol=1e-6) and not np.allclose(exact, together, rtol=1e-4):
+        return "x + h moves every entry at once: perturb one entry at a time (the others stay as they are)"
     if not np.allclose(exact, forward, rtol=1e-4) and np.allclose(result, forward, rtol=1e-6):
         return "this is the forward difference (f(x+h) − f(x))/h; use (f(x+h) − f(x−h))/2h"
     if i == 3 and np.allclose(result, 3 * x ** 2, rtol=1e-6):
         return "exact for h → 0 but not for h = 0.1: use the h you are given, not a fixed one"
     return ""
+
+
+def _where(i: int) -> str:
+    fname, x, h = CD_CASES[i]
+    return f"{fname} at shape {x.shape}, h={h:g}"
 
 
 def judge_centered_difference(got: dict, expected: dict) -> Judged:
@@ -307,7 +363,7 @@ def judge_centered_difference(got: dict, expected: dict) -> Judged:
     messages, right = [], 0
     for i, (fname, x, h) in enumerate(CD_CASES):
         exact = np.asarray(expected[f"case{i}"])   # at h = 0.1 on the cubic: 3x² + h², not 3x²
-        where = f"{fname} at shape {x.shape}, h={h:g}"
+        where = _where(i)
         if f"case{i}!error" in got:
             messages.append(f"✗ {where}: {got[f'case{i}!error']}")
             continue
@@ -327,6 +383,13 @@ def judge_centered_difference(got: dict, expected: dict) -> Judged:
             hint = _cd_mistakes(i, result, exact)
             messages.append(f"✗ {where}: wrong values" + (f" — {hint}" if hint else ""))
     score = right / len(CD_CASES)
+    flat_right = [i for i, (_, x, _) in enumerate(CD_CASES) if x.ndim == 1 and f"✗ {_where(i)}" not in
+                  " ".join(messages)]
+    if flat_right and len(flat_right) == sum(x.ndim == 1 for _, x, _ in CD_CASES) and right < len(CD_CASES):
+        # every 1-D case right, the others wrong: the loop does not reach every entry of a multi-D array
+        messages = [m if " — " in m or "wrong values" not in m else
+                    m + " — right on 1-D x but not here: loop over every entry (np.ndindex(x.shape)), "
+                        "not over range(len(x))" for m in messages]
     messages.sort(key=lambda m: " — " not in m)     # a named mistake first
     if right == len(CD_CASES):
         messages = [f"✓ centered_difference right on all {len(CD_CASES)} cases"]
@@ -338,6 +401,39 @@ def _elementwise_relative_error(a, b) -> float:
     scale = np.maximum(np.abs(a), np.abs(b))
     nonzero = scale > 0
     return float(np.max(np.abs(a - b)[nonzero] / scale[nonzero]))
+
+
+def _scaled(diff, scale):
+    return lambda a, b: 0.0 if scale(a, b) == 0 else float(diff(a, b) / scale(a, b))
+
+
+_MAX_AB = lambda a, b: max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0))  # noqa: E731
+# (message, formula): other formulas students write; named only when one gives every wrong result
+RE_FORMULAS = [
+    ("this is the norm-based ratio ‖a − b‖ / (‖a‖ + ‖b‖): here the relative error is max |a − b| divided by "
+     "the largest |entry| of a and b", _scaled(lambda a, b: np.linalg.norm(a - b),
+                                               lambda a, b: np.linalg.norm(a) + np.linalg.norm(b))),
+    ("the scale is the sum max|a| + max|b|: divide by the larger of the two, max(max|a|, max|b|)",
+     _scaled(lambda a, b: np.abs(a - b).max(), lambda a, b: np.abs(a).max() + np.abs(b).max())),
+    ("the scale is taken from a only: use the larger of max|a| and max|b| (the error is symmetric in a and b)",
+     _scaled(lambda a, b: np.abs(a - b).max(), lambda a, b: np.abs(a).max())),
+    ("the mean difference, not the largest: max |a − b| divided by the largest |entry| of a and b",
+     _scaled(lambda a, b: np.abs(a - b).mean(), _MAX_AB)),
+    ("a − b without the absolute value: a difference of either sign counts, take max |a − b|",
+     _scaled(lambda a, b: (a - b).max(), _MAX_AB)),
+]
+
+
+def _named_formula(got: dict) -> str:
+    wrong = [i for i in range(len(RE_CASES)) if f"case{i}" in got and got[f"case{i}"].size == 1
+             and np.isfinite(got[f"case{i}"]).all()]
+    for message, formula in RE_FORMULAS:
+        with np.errstate(all="ignore"):
+            values = [formula(*RE_CASES[i]) for i in wrong]
+        if wrong and all(math.isclose(float(got[f"case{i}"].reshape(())), v, rel_tol=1e-6, abs_tol=1e-12)
+                         for i, v in zip(wrong, values)):
+            return f"✗ relative_error: {message}"
+    return ""
 
 
 def judge_relative_error(got: dict, expected: dict) -> Judged:
@@ -371,6 +467,8 @@ def judge_relative_error(got: dict, expected: dict) -> Judged:
     score = right / len(RE_CASES)
     if right == len(RE_CASES):
         messages = [f"✓ relative_error right on all {len(RE_CASES)} cases"]
+    elif _named_formula(got):
+        messages.insert(0, _named_formula(got))
     return Judged(score, "passed" if right == len(RE_CASES) else "failed", messages)
 
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from autograder.engine.diagnose import Mistakes
+from nnkit import mistakes as words
 
 C = math.sqrt(2.0 / math.pi)
 _erf = np.vectorize(math.erf)
@@ -88,6 +89,7 @@ def _sgd(variant):
     def run(i):
         lr, mu, wd = (i["init"].get(k, 0.0) for k in ("lr", "momentum", "weight_decay"))
         shared = getattr(variant, "shared", False)
+        start = getattr(variant, "start", None)      # v before a key's first update, if not 0
         vel, out = {}, {}
         for again in range(i.get("instances", 1)):
             if not getattr(variant, "class_state", False):
@@ -96,10 +98,40 @@ def _sgd(variant):
             for n, (key, pfile, gfile) in enumerate(i["steps"]):
                 p = i["arrays"][pfile] if pfile else cur[key]
                 vkey = "all" if shared else key
-                p, vel[vkey] = variant(p, i["arrays"][gfile], vel.get(vkey, 0.0), lr, mu, wd)
+                g = i["arrays"][gfile]
+                v = vel[vkey] if vkey in vel else (start(p, g) if start else 0.0)
+                p, vel[vkey] = variant(p, g, v, lr, mu, wd)
                 cur[key] = out[f"{'again.' * again}step{n}"] = p
         return out
     return run
+
+
+def _starting(start):
+    """The right update rule with a velocity that starts at ``start(param, grad)`` instead of 0."""
+    def rule(p, g, v, lr, mu, wd):
+        return p - lr * (mu * v + g + wd * p), mu * v + g + wd * p
+    rule.start = start
+    return _sgd(rule)
+
+
+def _with_default(name: str, value, wrong):
+    """``wrong`` (a function of the probe's inputs) for a probe that leaves ``name`` out, with ``name`` =
+    ``value``: what a changed default gives.  Probes that pass ``name`` are not this mistake."""
+    def run(i):
+        init = i.get("init")
+        if init is None:                       # a module or a loss: the settings are the inputs
+            return {} if name in i else wrong({**i, name: value})
+        return {} if name in init else wrong({**i, "init": {**init, name: value}})
+    return run
+
+
+def _leaky(i):
+    a = i.get("alpha", 0.01)
+    return {"y0": np.where(i["x"] > 0, i["x"], a * i["x"]), "dx": i["g"] * np.where(i["x"] > 0, 1.0, a)}
+
+
+def _right_sgd(p, g, v, lr, mu, wd):
+    return p - lr * (mu * v + g + wd * p), mu * v + g + wd * p
 
 
 def _shared(fn):
@@ -114,6 +146,7 @@ def _class_state(fn):
 
 NARROW_ONEHOT = ("check the shapes: the one-hot matrix must be as wide as the scores (scores.shape[1] classes), "
                  "not labels.max() + 1")
+IGNORED = "the margin is ignored: use the margin given to __init__ (self.margin)"
 PER_ENTRY = "the loss is averaged over all N·K entries: sum over the classes and average over the N samples only"
 EPSILON = ("an epsilon inside the log caps the loss of a confident wrong answer: compute "
            "log p = (s − max) − log Σ exp(s − max) directly, not log(p + ε)")
@@ -151,6 +184,8 @@ MISTAKES = {
                     "dx": i["g"] * np.where(i["x"] > 0, i.get("alpha", 0.01), 1.0)}),
         ("the gradient for x <= 0 must be alpha·g, not 0 (a mask of the output drops alpha)",
          lambda i: {"dx": i["g"] * (i["x"] > 0)}),
+        *[(words.default_changed("LeakyReLU", "alpha", 0.01), _with_default("alpha", a, _leaky))
+          for a in (0.1, 0.2, 0.3, 0.05, 0.02, 0.001, 0.0)],
         ("alpha is ignored: use the alpha given to __init__ (self.alpha)",
          lambda i: {"y0": np.where(i["x"] > 0, i["x"], 0.01 * i["x"]),
                     "dx": i["g"] * np.where(i["x"] > 0, 1.0, 0.01)}),
@@ -177,10 +212,13 @@ MISTAKES = {
          lambda i: _hinge(i["scores"], i["labels"], -i.get("margin", 5.0))),
         ("you count the true class too: it adds the margin to every sample's loss; sum over j ≠ y only",
          lambda i: _hinge(i["scores"], i["labels"], i.get("margin", 5.0), count_true=True)),
-        ("the margin is ignored: use the margin given to __init__ (self.margin)",
-         lambda i: _hinge(i["scores"], i["labels"], 1.0)),
-        ("the margin is ignored: use the margin given to __init__ (self.margin)",
-         lambda i: _hinge(i["scores"], i["labels"], 5.0)),
+        # before "ignored": a margin left out that gets another value is the default, not the margin given;
+        # a hard-coded 1.0 gives the same there, so with 1.0 both are said
+        *[(words.default_changed("HingeLoss", "margin", 5.0) + (", or " + IGNORED if m == 1.0 else ""),
+           _with_default("margin", m, lambda i: _hinge(i["scores"], i["labels"], i["margin"])))
+          for m in (1.0, 2.0, 3.0, 10.0, 0.0)],
+        (IGNORED, lambda i: _hinge(i["scores"], i["labels"], 1.0)),
+        (IGNORED, lambda i: _hinge(i["scores"], i["labels"], 5.0)),
         ("the gradient of the true class score is missing: it is -(number of violated margins)/N",
          lambda i: {"grad": _hinge(i["scores"], i["labels"], i.get("margin", 5.0), true_grad=False)["grad"]}),
     ],
@@ -214,6 +252,12 @@ MISTAKES = {
         ("a new SGD starts with the velocities of an earlier one: keep them in self (a dict made in __init__), "
          "not in a class attribute or a global",
          _sgd(_class_state(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + g + wd * p), mu * v + g + wd * p)))),
+        *[(words.velocity_not_zero(), _starting(start))
+          for start in (lambda p, g: g, lambda p, g: p, lambda p, g: np.ones_like(p), lambda p, g: -g)],
+        *[(words.default_changed("SGD", "momentum", 0.0), _with_default("momentum", mu, _sgd(_right_sgd)))
+          for mu in (0.9, 0.5, 0.99, 0.95, 0.8)],
+        *[(words.default_changed("SGD", "weight_decay", 0.0), _with_default("weight_decay", wd, _sgd(_right_sgd)))
+          for wd in (1e-2, 1e-3, 5e-4, 0.1)],
         ("the learning rate is applied twice (once in v and once in the step)",
          _sgd(lambda p, g, v, lr, mu, wd: (p - lr * (mu * v + lr * (g + wd * p)), mu * v + lr * (g + wd * p)))),
     ],

@@ -19,6 +19,7 @@ from autograder.assignments.mlp.mistakes import KNOWN
 from autograder.engine.diagnose import Probe, exception_message, loss_probe, module_probe, name_shape
 from autograder.engine.grade import Part, Spec, all_or_nothing
 from autograder.engine.training import Network, TrainingPart
+from nnkit import mistakes
 
 CLASSES = {"linear": "Linear", "relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh",
            "gelu": "GELU", "leaky_relu": "LeakyReLU", "euclidean_loss": "EuclideanLoss",
@@ -195,6 +196,8 @@ def judge_init(probe, info: dict | None, got: dict) -> str | None:
                 return "W's spread ignores init_std: draw W with standard deviation init_std"
             if abs(have - want ** 2) <= 0.05 * want ** 2:
                 return "W's standard deviation is init_std², not init_std: init_std is a standard deviation"
+            if "init_std" not in build["kwargs"]:      # the init_std given was honoured by the builds before
+                return mistakes.default_changed("Linear", "init_std", 0.01)
             return f"W's standard deviation is {have / want:.3g}x the init_std asked for"
         if abs(float(W.mean())) > 5 * want / np.sqrt(W.size):
             return "W is not centred at 0: draw it from a normal distribution with mean 0"

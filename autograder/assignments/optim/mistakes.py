@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from nnkit.mistakes import OPTIM as M
+from nnkit.mistakes import default_changed
 
 OPT_DEFAULTS = {"RMSProp": {"lr": 0.01, "decay": 0.9, "eps": 1e-8},
                 "Adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
@@ -157,6 +158,13 @@ def _batchnorm(i, *, unbiased=False, eval_batch=False, frozen=False, swapped=Fal
     return out
 
 
+def _bn_default(name, value):
+    def run(i):
+        c = i["settings"]
+        return {} if name in c else _batchnorm({**i, "settings": {**c, name: value}})
+    return run
+
+
 # ------------------------------------------------------------------ PReLU
 def _prelu(i, *, summed=True, with_x=True, zero_is_identity=False):
     x, g, alpha = i["x"], i["g"], i["alpha"]
@@ -228,6 +236,13 @@ MISTAKES = {
         (M["l2_biases"], lambda i: _l2(i, half=False, biases=True)),
     ],
     "batchnorm": [
+        # A default of the signature changed: only probes that leave the setting out see it, so these come
+        # first.  There, a default momentum of 0.9 gives what swapped weights give: both are said.
+        (default_changed("BatchNorm1d", "momentum", 0.1) + ", or " + M["bn_momentum_swapped"],
+         _bn_default("momentum", 0.9)),
+        *[(default_changed("BatchNorm1d", name, contract), _bn_default(name, value))
+          for name, contract, values in (("momentum", 0.1, (0.01, 0.99, 0.5)), ("eps", 1e-5, (1e-3, 1e-8, 1e-2)))
+          for value in values],
         (M["bn_eval_batch_stats"], lambda i: _batchnorm(i, eval_batch=True)),
         (M["bn_running_not_updated"], lambda i: _batchnorm(i, frozen=True)),
         (M["bn_momentum_swapped"], lambda i: _batchnorm(i, swapped=True)),

@@ -187,8 +187,187 @@ VALID = [
                    "work = x  # float64 already: perturbed and restored in place"))),
 ]
 
-# ---- what the harness (tests/test_assignments.py) reads
-CASES = WRONG + VALID
-MINIMUM = (26, 7)
+# ---- what the harness (tests/test_assignments.py) reads: CASES and MINIMUM at the end, and
 SECRETS = {"ce_softmax": (0.8489720, 2.5469160), "ce_normalized": (0.5121972, 1.5365915),
            "centered_difference": (12.01,)}
+
+# ---- issue 9: more of the usual slips (the course reports' hand calculations of a batch's cross-entropy and
+# of the std graph, and the usual numerical-gradient code), each lost with the words that name it
+CE_PLAIN = """p_soft = np.exp(outputs) / np.exp(outputs).sum(axis=1, keepdims=True)
+p_norm = outputs / outputs.sum(axis=1, keepdims=True)
+rows, labels = np.arange(3), classes - 1
+t = np.eye(3)[labels]
+ce_softmax = float(-np.log(p_soft[rows, labels]).mean())
+ce_normalized = float(-np.log(p_norm[rows, labels]).mean())
+"""
+SOFT = "ce_softmax = float(-np.log(p_soft[rows, labels]).mean())"
+NORM = "ce_normalized = float(-np.log(p_norm[rows, labels]).mean())"
+
+
+def ce(old: str, new: str) -> dict:
+    assert CE_PLAIN.count(old) == 1, old
+    return {CE: CE_PLAIN.replace(old, new)}
+
+
+CD_ROWS = """def centered_difference(f, x, h=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    work = x.copy()
+    grad = np.zeros_like(work)
+    for i in range(len(work)):
+        old = work[i].copy()
+        work[i] = old + h
+        up = f(work)
+        work[i] = old - h
+        down = f(work)
+        work[i] = old
+        grad[i] = (up - down) / (2 * h)
+    return grad
+"""
+CD_ALL_AT_ONCE = """def centered_difference(f, x, h=1e-5):
+    x = np.asarray(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        grad[i] = (f(x + h) - f(x - h)) / (2 * h)
+    return grad
+"""
+RE_RETURN = "return float(np.max(np.abs(a - b)) / scale)"
+RE_SCALE = "scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))"
+
+WRONG += [
+    # ---- cross-entropy
+    Case("ce_softmax_log10", ce(SOFT, SOFT.replace("np.log", "np.log10")), ("ce_softmax",), "log base 10"),
+    Case("ce_softmax_log2", ce(SOFT, SOFT.replace("np.log", "np.log2")), ("ce_softmax",), "log base 2"),
+    Case("ce_every_entry", ce(SOFT, "ce_softmax = float(-np.log(p_soft).mean())"), ("ce_softmax",), "every entry"),
+    Case("ce_binary_form", ce(SOFT, "ce_softmax = float(-(t * np.log(p_soft) + (1 - t) * np.log(1 - p_soft))"
+                                    ".sum(axis=1).mean())"), ("ce_softmax",), "binary cross-entropy"),
+    Case("ce_divided_by_every_entry", ce(SOFT, "ce_softmax = float(-(t * np.log(p_soft)).mean())"),
+         ("ce_softmax",), "divided by N·K"),
+    Case("ce_exp_not_normalized", ce(SOFT, "ce_softmax = float(-np.log(np.exp(outputs)[rows, labels]).mean())"),
+         ("ce_softmax",), "just −y"),
+    Case("ce_first_sample_only", ce(SOFT, "ce_softmax = float(-np.log(p_soft[0, labels[0]]))"),
+         ("ce_softmax",), "first sample's loss alone"),
+    Case("ce_normalized_minus_missing", ce(NORM, NORM.replace("float(-np.log", "float(np.log")),
+         ("ce_normalized",), "MINUS"),
+    Case("ce_rounded_by_hand", ce(SOFT, "ce_softmax = 0.85"), ("ce_softmax",), "do not round by hand"),
+    Case("ce_left_none", ce(SOFT, "ce_softmax = None"), ("ce_softmax",), "assign a float"),
+    Case("ce_as_text", ce(SOFT, 'ce_softmax = "0.849"'), ("ce_softmax",), "assign a float"),
+    Case("ce_per_sample_array", ce(SOFT, "ce_softmax = -np.log(p_soft[rows, labels])"),
+         ("ce_softmax",), "average the per-sample losses"),
+    Case("ce_softmax_over_samples", ce("np.exp(outputs).sum(axis=1, keepdims=True)",
+                                       "np.exp(outputs).sum(axis=0, keepdims=True)"), ("ce_softmax",), "axis 0"),
+    Case("ce_normalized_log_of_mean", ce(NORM, "ce_normalized = float(-np.log(p_norm[rows, labels].mean()))"),
+         ("ce_normalized",), "−log of the mean probability"),
+    # ---- the std graph (a slip early in the graph costs the later tables too: that is the chain rule)
+    Case("std_deviation_sign", edit(STD, ("d1, d2 = x1 - m, x2 - m", "d1, d2 = m - x1, m - x2")),
+         STD_PARTS, "not m − x1"),
+    Case("std_mean_as_sum", edit(STD, ("m = (x1 + x2) / 2", "m = x1 + x2")), STD_PARTS, "m is the MEAN"),
+    Case("std_absolute_not_square", edit(STD, ("q1, q2 = d1 ** 2, d2 ** 2", "q1, q2 = abs(d1), abs(d2)")),
+         STD_PARTS, "not its absolute value"),
+    Case("std_square_root_missing", edit(STD, ("s = np.sqrt(v)", "s = v")), STD_PARTS, "the square root is missing"),
+    Case("std_local_square_without_2", edit(STD, ('"dq1/dd1": 2 * d1', '"dq1/dd1": d1')),
+         ("std_local", "std_backward"), "factor 2 is missing"),
+    Case("std_local_sqrt_of_s", edit(STD, ('"ds/dv": 1 / (2 * s)', '"ds/dv": 1 / (2 * np.sqrt(s))')),
+         ("std_local", "std_backward"), "not 1/(2√s)"),
+    Case("std_local_sign_of_mean_d2", edit(STD, ('"dd2/dm": -1.0', '"dd2/dm": 1.0')),
+         ("std_local", "std_backward"), "∂d2/∂m = −1"),
+    Case("std_local_variance_derivative_q2", edit(STD, ('"dv/dq2": 0.5', '"dv/dq2": 1.0')),
+         ("std_local", "std_backward"), "∂v/∂q2 = 1/2"),
+    # ∂s/∂m = 0 at x1 = -1, x2 = 3: a wrong ∂m/∂x2 does not reach std_grad
+    Case("std_local_mean_derivative_x2", edit(STD, ('"dm/dx2": 0.5', '"dm/dx2": 1.0')),
+         ("std_local",), "∂m/∂x2 = 1/2"),
+    Case("std_grad_local_gradient_missing", edit(STD, ('g["q1"] = g["v"] * std_local["dv/dq1"]', 'g["q1"] = g["v"]')),
+         ("std_backward",), "the local gradient is missing"),
+    Case("std_grad_divides_by_local", edit(STD, ('g["d2"] = g["q2"] * std_local["dq2/dd2"]',
+                                                  'g["d2"] = g["q2"] / std_local["dq2/dd2"]')),
+         ("std_backward",), "divided by the local gradient"),
+    Case("std_grad_sign_flipped", edit(STD, ('g["v"] = g["s"] * std_local["ds/dv"]',
+                                             'g["v"] = -g["s"] * std_local["ds/dv"]')),
+         ("std_backward",), "the sign is flipped"),
+    Case("std_forward_left_unfilled", edit(STD, ('"v": v, "s": s}', '"v": v, "s": ...}')),
+         ("std_forward",), "not filled in"),
+    # the backward pass multiplies by the `...` left in std_local: the cell stops, std_grad stays the template
+    Case("std_local_left_unfilled", edit(STD, ('"ds/dv": 1 / (2 * s)}', '"ds/dv": ...}')),
+         ("std_local", "std_backward"), "stopped with TypeError"),
+    # ---- centered difference
+    Case("cd_backward_difference", edit(CD, ("work[i] = old + h", "work[i] = old"),
+                                        ("(up - down) / (2 * h)", "(up - down) / h")),
+         ("centered_difference",), "backward difference"),
+    Case("cd_operator_precedence", edit(CD, ("(up - down) / (2 * h)", "(up - down) / 2 * h")),
+         ("centered_difference",), "operator precedence"),
+    Case("cd_every_entry_at_once", {CD: CD_ALL_AT_ONCE}, ("centered_difference",), "one entry at a time"),
+    Case("cd_loop_over_rows", {CD: CD_ROWS}, ("centered_difference",), "not over range(len(x))"),
+    # ---- relative error
+    Case("re_norm_based", edit(RE, (RE_RETURN, "return float(np.linalg.norm(a - b) / "
+                                               "(np.linalg.norm(a) + np.linalg.norm(b)))")),
+         ("relative_error",), "norm-based ratio"),
+    Case("re_sum_of_scales", edit(RE, (RE_SCALE, "scale = np.max(np.abs(a), initial=0.0) + "
+                                                 "np.max(np.abs(b), initial=0.0)")),
+         ("relative_error",), "the scale is the sum"),
+    Case("re_scale_from_a_only", edit(RE, (RE_SCALE, "scale = np.max(np.abs(a), initial=0.0)")),
+         ("relative_error",), "taken from a only"),
+    Case("re_mean_difference", edit(RE, ("np.max(np.abs(a - b))", "np.mean(np.abs(a - b))")),
+         ("relative_error",), "the mean difference"),
+    Case("re_no_absolute_value", edit(RE, ("np.max(np.abs(a - b))", "np.max(a - b)")),
+         ("relative_error",), "without the absolute value"),
+]
+
+VALID += [
+    Case("ce_onehot_matrix", {CE: CE_PLAIN.replace(SOFT, "ce_softmax = float(-(t * np.log(p_soft)).sum(axis=1).mean())")
+                              .replace(NORM, "ce_normalized = float(np.mean(-np.sum(t * np.log(p_norm), axis=1)))")}),
+    Case("ce_python_loops", {CE: (
+        "import math\n"
+        "soft, norm = [], []\n"
+        "for row, c in zip(outputs.tolist(), classes.tolist()):\n"
+        "    z = sum(math.exp(v) for v in row)\n"
+        "    soft.append(-math.log(math.exp(row[c - 1]) / z))\n"
+        "    norm.append(-math.log(row[c - 1] / sum(row)))\n"
+        "ce_softmax = sum(soft) / len(soft)\n"
+        "ce_normalized = sum(norm) / len(norm)\n")}),
+    Case("ce_float32", {CE: CE_PLAIN.replace("p_soft = np.exp(outputs)", "o32 = outputs.astype(np.float32)\n"
+                                             "p_soft = np.exp(o32)").replace("/ np.exp(outputs)", "/ np.exp(o32)")
+                        .replace("p_norm = outputs / outputs.sum", "p_norm = o32 / o32.sum")
+                        .replace("float(-np.log", "np.float32(-np.log")}),
+    # the gradient w.r.t. the inputs by centered differences, the inner nodes by the chain rule
+    Case("std_grad_numerically", edit(STD, (
+        'g["x1"] = g["d1"] * std_local["dd1/dx1"] + g["m"] * std_local["dm/dx1"]\n'
+        'g["x2"] = g["d2"] * std_local["dd2/dx2"] + g["m"] * std_local["dm/dx2"]',
+        'std_of = lambda a, b: np.sqrt(((a - (a + b) / 2) ** 2 + (b - (a + b) / 2) ** 2) / 2)\n'
+        'g["x1"] = (std_of(x1 + 1e-6, x2) - std_of(x1 - 1e-6, x2)) / 2e-6\n'
+        'g["x2"] = (std_of(x1, x2 + 1e-6) - std_of(x1, x2 - 1e-6)) / 2e-6'))),
+    Case("std_float32", edit(STD, ("m = (x1 + x2) / 2", "x1, x2 = np.float32(x1), np.float32(x2)\nm = (x1 + x2) / 2"))),
+    Case("cd_flat_view", {CD: (
+        "def centered_difference(f, x, h=1e-5):\n"
+        "    x = np.array(x, dtype=float)      # our own copy\n"
+        "    flat = x.reshape(-1)              # a view of it: writing flat[k] perturbs x\n"
+        "    grad = np.empty_like(flat)\n"
+        "    for k in range(flat.size):\n"
+        "        keep = flat[k]\n"
+        "        flat[k] = keep + h\n"
+        "        up = f(x)\n"
+        "        flat[k] = keep - h\n"
+        "        down = f(x)\n"
+        "        flat[k] = keep\n"
+        "        grad[k] = (up - down) / (2 * h)\n"
+        "    return grad.reshape(x.shape)\n")}),
+    Case("cd_itertools_product", {CD: (
+        "import itertools\n\n\n"
+        "def centered_difference(f, x, h=1e-5):\n"
+        "    x = np.asarray(x, dtype=np.float64)\n"
+        "    grad = np.zeros(x.shape)\n"
+        "    for idx in itertools.product(*[range(n) for n in x.shape]):\n"
+        "        step = np.zeros(x.shape)\n"
+        "        step[idx] = h\n"
+        "        grad[idx] = (f(x + step) - f(x - step)) / (2 * h)\n"
+        "    return grad\n")}),
+    Case("re_python_builtins", {RE: (
+        "def relative_error(a, b):\n"
+        "    a = np.asarray(a, dtype=float).ravel().tolist()\n"
+        "    b = np.asarray(b, dtype=float).ravel().tolist()\n"
+        "    scale = max([abs(v) for v in a + b], default=0.0)\n"
+        "    if scale == 0:\n"
+        "        return 0.0\n"
+        "    return max(abs(p - q) for p, q in zip(a, b)) / scale\n")}),
+]
+
+CASES = WRONG + VALID
+MINIMUM = (63, 15)

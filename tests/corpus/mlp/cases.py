@@ -688,6 +688,35 @@ class GELU(Module):
     ),
 ]
 
+# ---- issue 9: a velocity that does not start at zero, changed defaults (named), and mistakes no named
+# variant covers, where the message says what differs (engine/diagnose.py's generic diagnosis)
+SGD_V = "v = self.momentum * self.v.get(key, 0.0) + grad"
+WRONG += [
+    Case("sgd_velocity_starts_at_gradient", edit("sgd", (SGD_V, "v = self.momentum * self.v.get(key, grad) + grad")),
+         ("sgd",), "does not start at zero", either=(T,)),
+    Case("sgd_velocity_starts_at_param", edit("sgd", (SGD_V, "v = self.momentum * self.v.get(key, param) + grad")),
+         ("sgd",), "starts with its own zero velocity", either=(T,)),
+    Case("sgd_velocity_starts_at_ones",
+         edit("sgd", (SGD_V, "v = self.momentum * self.v.get(key, np.ones_like(param)) + grad")),
+         ("sgd",), "does not start at zero", either=(T,)),
+    Case("sgd_momentum_default_changed", edit("sgd", ("momentum=0.0", "momentum=0.9")),
+         ("sgd",), "SGD's default momentum was changed", either=(T,)),
+    Case("sgd_weight_decay_default_changed", edit("sgd", ("weight_decay=0.0", "weight_decay=1e-2")),
+         ("sgd",), "SGD's default weight_decay was changed", either=(T,)),
+    Case("leaky_relu_alpha_default_changed", edit("leaky_relu", ("alpha=0.01", "alpha=0.1")),
+         ("leaky_relu",), "LeakyReLU's default alpha was changed"),
+    Case("hinge_margin_default_changed", edit("hinge_loss", ("margin=5.0", "margin=1.0")),
+         ("hinge_loss",), "HingeLoss's default margin was changed"),
+    Case("linear_init_std_default_changed", edit("linear", ("init_std=0.01", "init_std=0.1")),
+         ("linear",), "Linear's default init_std was changed", either=(T,)),
+    Case("linear_bias_added_twice", edit("linear", ("return x @ self.W + self.b", "return x @ self.W + 2 * self.b")),
+         ("linear",), "one constant per column", either=(T,)),
+    Case("ce_true_class_gradient_twice", edit("softmax_ce_loss", ("self.labels] -= 1.0", "self.labels] -= 2.0")),
+         ("softmax_ce_loss",), "only at the true-class entries", either=(T,)),
+    Case("sgd_momentum_squared", edit("sgd", (SGD_V, "v = self.momentum ** 2 * self.v.get(key, 0.0) + grad")),
+         ("sgd",), "from a key's second update on", either=(T,)),
+]
+
 # ---- what the harness (tests/test_assignments.py) reads
 CASES = WRONG + VALID
 MINIMUM = (60, 15)
