@@ -71,7 +71,7 @@ def save(nb, out_path: str, status: dict, status_path: str) -> None:
 
 def _save(nb, out_path: str, status: dict, status_path: str) -> None:
     # After every cell, so plain JSON: nbformat.write copies, validates and indents the whole notebook
-    # each time (0.7 s of CPU for mlp); the grader validates what it reads anyway (it is untrusted).
+    # each time (0.3-0.7 s of CPU for mlp); the grader validates what it reads anyway (it is untrusted).
     for path, write in ((out_path, lambda fh: json.dump(nb, fh)),
                         (status_path, lambda fh: json.dump(status, fh))):
         tmp = path + ".tmp"
