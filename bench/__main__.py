@@ -1,6 +1,6 @@
 """`make bench`: every benchmark of the kit, printed as one table and saved to build/bench.json.
 
-`python -m bench [SECTION ...]` runs only the named sections (epoch, train, grading, conv).
+`python -m bench [SECTION ...]` runs only the named sections (epoch, train, grading, profile, conv).
 Run it through `make bench`, which unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
 in its own command so NumPy runs its native kernels, as on a student's laptop.
 """
@@ -15,8 +15,9 @@ from bench import machine
 
 
 def _sections() -> dict:
-    from bench import conv, epoch, grading, train_loop
-    return {"epoch": epoch.run, "train": train_loop.run, "grading": grading.run, "conv": conv.run}
+    from bench import conv, epoch, grading, grading_profile, train_loop
+    return {"epoch": epoch.run, "train": train_loop.run, "grading": grading.run, "profile": grading_profile.run,
+            "conv": conv.run}
 
 
 def print_table(rows: list[dict]) -> None:

@@ -139,6 +139,20 @@ def split(data: str, which: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
 
 
+@functools.lru_cache(maxsize=1)
+def _stored_train(data: str) -> tuple[np.ndarray, np.ndarray]:
+    """The plain train split as the sandbox's copy stores it: uint8 when every pixel is a multiple
+    of 1/255 (MNIST: 4x smaller than float32), else float32.  Found from the float32 load and
+    disguised as uint8: a third of the time of working in float64 (3 s for MNIST), the same bytes."""
+    import nnkit
+    x, y = getattr(nnkit, DATASETS[data][0])(dtype=np.float32)["train"]
+    u8 = np.rint(x * 255)
+    if np.array_equal(u8 / 255, x):     # the loader's own float32 division: equal bits when exact
+        return u8.astype(np.uint8), np.asarray(y, dtype=np.int64)
+    x, y = split(data, "train")
+    return x.astype(np.float32), y
+
+
 def cache_dir() -> Path:
     """Where disguised train splits are kept for sandboxes to read (read-only).
     World-readable: sandboxed code runs as another user."""
@@ -173,9 +187,7 @@ def train_files(seed: int, data: str = "mnist") -> tuple[Path, Path]:
     except OSError:
         pass
     if not all(p.exists() for p in paths):
-        x, y = apply(*split(data, "train"), seed, data)
-        u8 = np.rint(x * 255)
-        x = u8.astype(np.uint8) if np.array_equal(u8 / 255, x) else x.astype(np.float32)   # MNIST: 4x smaller
+        x, y = apply(*_stored_train(data), seed, data)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=root))
         try:
             for path, arr in zip(paths, (x, y)):

@@ -111,6 +111,18 @@ def sanitize(course: Course, student: str, assignment: str, notebook: str) -> nb
 
 # ---- 2. execute (worker process) ------------------------------------------------------------
 
+def last_test_cell(nb) -> int | None:
+    """Index of the last autograded test cell: the in-kernel run stops there.  What a later code cell
+    does reaches nobody: no grade follows it, and the notebook a person grades shows the student's own
+    outputs for every cell but the tests (``for_formgrader``).  In mlp those free cells (plots, the
+    activation/loss study, the deeper network) were 3 s of the run's 5.5 s of CPU.  None: no test cell
+    (run everything)."""
+    found = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             and cell.get("metadata", {}).get("nbgrader", {}).get("grade")
+             and not cell.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    return found[-1] if found else None
+
+
 def execute_job(job: dict) -> dict:
     """Run one sanitized notebook in the sandbox, then the verdict. Never raises."""
     started = time.monotonic()
@@ -138,6 +150,9 @@ def execute_job(job: dict) -> dict:
         argv = [sys.executable, str(RUNNER), str(workdir / "notebook.ipynb"),
                 str(workdir / "executed.ipynb"), str(workdir / "status.json"),
                 "--cell-timeout", str(settings.cell_timeout), "--max-output-bytes", str(settings.output_bytes)]
+        last = last_test_cell(nbformat.read(jobdir / "sanitized.ipynb", as_version=4))   # ours, not yet run
+        if last is not None:
+            argv += ["--last-cell", str(last)]
         result = sandbox.run(argv, workdir=str(workdir), limits=settings.limits(), env=env,
                              readonly=[str(RUNNER.parent)] + readonly)
         out["run"] = {k: getattr(result, k) for k in ("returncode", "timed_out", "cpu_exceeded", "memory_exceeded",
