@@ -173,11 +173,30 @@ def flat_outputs(info: dict, arrays: dict) -> dict:
 _EXPECTED: dict = {}
 
 
+NNKIT = ROOT / "nnkit"
+
+
+def _expected_key(source: Path, seed: int, probes, carry: Path | None) -> str:
+    """Everything the source's results depend on, by content: its bytes, the earlier classes it
+    carries, nnkit's code, the probes' requests and arrays.  By content, not path, so a Dask task's
+    fresh copy of the same source hits too."""
+    digest = hashlib.sha256(f"{int(seed)}\0".encode() + Path(source).read_bytes())
+    folders = [(b"carry", carry)] if carry else []
+    for tag, folder in [*folders, (b"nnkit", NNKIT)]:
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb")):
+            digest.update(tag + b"\0" + str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    digest.update(json.dumps([p.as_request() for p in probes], sort_keys=True, default=str).encode())
+    for p in probes:
+        for name, value in sorted(p.arrays.items()):
+            value = np.ascontiguousarray(value)
+            digest.update(f"{name}\0{value.dtype.str}\0{value.shape}\0".encode() + value.tobytes())
+    return digest.hexdigest()
+
+
 def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dict:
-    """The source notebook's solution on these probes, once per (source, seed) per process.
+    """The source notebook's solution on these probes, once per content (``_expected_key``) per process.
     The source is trusted: it runs in a plain subprocess, not the sandbox."""
-    key = (str(source), source.stat().st_mtime_ns, seed,
-           hashlib.sha256(b"".join(np.ascontiguousarray(v).tobytes() for p in probes for v in p.arrays.values())).hexdigest())
+    key = _expected_key(source, seed, probes, carry)
     if key not in _EXPECTED:
         ex = extract(source, source)
         with tempfile.TemporaryDirectory(prefix="nnkit-ref-") as tmp:
