@@ -156,7 +156,8 @@ def epoch_rows(x: np.ndarray, y: np.ndarray, ns: dict, images: int = EPOCH_IMAGE
     per_epoch = {name: s * TRAIN_IMAGES / (images - len(slices[0])) for name, s in seconds.items()}
     base = per_epoch["reference CNN"]
     rows = [{"what": "CNN epoch (55,000 images, batch 100)" if i == 0 else "", "side": name,
-             "s/epoch": round(s, 1), "vs reference": f"{s / base:.2f}x"} for i, (name, s) in enumerate(per_epoch.items())]
+             "s/epoch": round(s, 1), "vs reference": f"{s / base:.2f}x"}
+            for i, (name, s) in enumerate(per_epoch.items())]
     rows[0]["load"] = f"{load_before} -> {machine.load()}"
     if "PyTorch CPU" in per_epoch:
         rows[-1].update(ratio=round(base / per_epoch["PyTorch CPU"], 2), goal="ratio <= 1.5")
