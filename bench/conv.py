@@ -105,7 +105,26 @@ def conv_pool_rows(x: np.ndarray, ns: dict) -> list[dict]:
         rows.append({"what": "", "side": "PyTorch CPU", "ms": round(seconds["torch"] * 1e3, 2),
                      "vs fast": f"{seconds['torch'] / fast:.2f}x",
                      "ratio": round(fast / seconds["torch"], 2), "goal": "ratio <= 1.5"})
+        rows += _one_thread_rows(steps)
     return rows
+
+
+def _one_thread_rows(steps: dict) -> list[dict]:
+    """The same two steps with one thread each: on a loaded machine two threads mostly wait for each
+    other (PyTorch's more than OpenBLAS's), one thread each compares the code rather than the load."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            seconds = _turns(steps, repeats=4 * REPEATS)
+    finally:
+        torch.set_num_threads(threads)
+    return [{"what": "the same, 1 thread each", "side": "reference (fast)", "ms": round(seconds["fast"] * 1e3, 2)},
+            {"what": "", "side": "PyTorch CPU", "ms": round(seconds["torch"] * 1e3, 2),
+             "ratio": round(seconds["fast"] / seconds["torch"], 2)}]
 
 
 def _numpy_cnn(ns: dict):
