@@ -260,6 +260,8 @@ def check_module(module: Module, x, *, seed=0, h: float = 1e-5, upstream=None,
         module = copy.deepcopy(module)
     except Exception:  # an exotic attribute; checking the original is still correct
         pass
+    # dL/dx is one of the gradients checked: a Sequential must not let its first layer skip it.
+    module.needs_input_grad = True
     params = [(key, owner, pname) for key, owner, pname in module.parameters()]
     for _, owner, pname in params:
         owner.set_param(pname, np.array(getattr(owner, pname), dtype=np.float64))

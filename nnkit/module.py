@@ -16,9 +16,17 @@ class Module:
     Subclasses implement ``forward(x)`` and ``backward(grad_out)``.
     ``backward`` receives dL/d(output), stores dL/dX in ``self.dX`` for every
     parameter ``X`` in ``param_names`` and returns dL/d(input).
+
+    ``needs_input_grad`` is True unless the caller of ``backward`` will not read
+    dL/d(input): ``Sequential`` sets it to False on its first layer for the
+    duration of that layer's ``backward``, as the network's input is data.  A
+    layer MAY then skip computing dL/d(input) and return None (for a first
+    convolution or a first Linear that product is a third of the layer's
+    work); ignoring the flag is always correct.
     """
 
     param_names: tuple[str, ...] = ()
+    needs_input_grad: bool = True
 
     def __init__(self):
         self.training = True
@@ -62,11 +70,19 @@ class Module:
 
 
 class Sequential(Module):
-    """Layers applied in order; backward runs them in reverse."""
+    """Layers applied in order; backward runs them in reverse.
 
-    def __init__(self, *layers: Module):
+    Like PyTorch, where the input images do not require a gradient, ``backward``
+    does not ask the first layer for dL/d(input): it returns whatever that layer
+    returns with ``needs_input_grad`` False (None for a layer that skips it).
+    ``Sequential(..., input_grad=True)``, or setting ``needs_input_grad = True``,
+    asks for it (``gradcheck.check_module`` does so to check dL/dx).
+    """
+
+    def __init__(self, *layers: Module, input_grad: bool = False):
         super().__init__()
         self.layers = list(layers)
+        self.needs_input_grad = input_grad
 
     def forward(self, x):
         for layer in self.layers:
@@ -74,9 +90,19 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_out):
-        for layer in reversed(self.layers):
+        if not self.layers:
+            return grad_out
+        first, *rest = self.layers
+        for layer in reversed(rest):
             grad_out = layer.backward(grad_out)
-        return grad_out
+        # The flag is set for this call only: the same layer used on its own later still
+        # returns its input gradient.
+        before = first.needs_input_grad if hasattr(first, "needs_input_grad") else True
+        first.needs_input_grad = self.needs_input_grad
+        try:
+            return first.backward(grad_out)
+        finally:
+            first.needs_input_grad = before
 
     def parameters(self):
         return [(f"{i}.{key}", module, name)

@@ -16,23 +16,25 @@ def _train(model, loss, opt, x, y, batches=5):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("optimizer", list(epoch.OPTIMIZERS))
 def test_skipping_the_first_input_gradient_learns_the_same_weights(dtype, optimizer):
-    """The contract-change variant leaves out only work nobody uses."""
+    """The reference (Sequential's first layer told no input gradient is needed) leaves out only work nobody uses."""
     rng = np.random.default_rng(0)
     x, y = rng.random((500, 784), dtype=np.float32).astype(dtype), rng.integers(10, size=500)
     sgd = epoch.OPTIMIZERS[optimizer]
-    full = _train(*epoch._reference(dtype, sgd), x, y)
-    skipped = _train(*epoch._reference(dtype, sgd, input_grad=False), x, y)
+    full = _train(*epoch._reference(dtype, sgd, input_grad=True), x, y)
+    skipped = _train(*epoch._reference(dtype, sgd), x, y)
     assert full.keys() == skipped.keys()
     for key in full:
         assert full[key].dtype == dtype
         np.testing.assert_array_equal(skipped[key], full[key])
 
 
-def test_the_variant_really_skips_the_input_gradient():
-    model, loss, _ = epoch._reference(np.float32, {}, input_grad=False)
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_the_reference_skips_the_input_gradient_unless_asked(input_grad):
+    model, loss, _ = epoch._reference(np.float32, {}, input_grad=input_grad)
     x = np.ones((3, 784), np.float32)
     loss.forward(model.forward(x), np.array([0, 1, 2]))
-    assert model.backward(loss.backward()) is None
+    dx = model.backward(loss.backward())
+    assert (dx is None) is not input_grad
 
 
 def test_the_profile_accounts_for_the_whole_epoch():
@@ -67,3 +69,18 @@ def test_the_conv_section_times_every_side_it_names():
     assert all(r["ms"] > 0 for r in rows)
     rows = conv.epoch_rows(x, y, ns, images=200)
     assert rows[0]["side"] == "reference CNN" and rows[0]["s/epoch"] > 0
+
+
+def test_the_cnn_reference_first_conv_skips_only_dx():
+    from bench import conv
+    ns = conv.reference()
+    x = np.random.default_rng(3).random((4, 2, 9, 8))
+    grads = {}
+    for told in (True, False):
+        layer = ns["Conv2d"](2, 3, 3, stride=2, padding=1, rng=0)
+        g = np.ones_like(layer.forward(x))
+        layer.needs_input_grad = told
+        grads[told] = (layer.backward(g), layer.dW, layer.db)
+    assert grads[True][0].shape == x.shape and grads[False][0] is None
+    for have, want in zip(grads[False][1:], grads[True][1:]):
+        np.testing.assert_array_equal(have, want)
