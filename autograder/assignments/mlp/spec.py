@@ -118,10 +118,13 @@ def loss_probes(rng, more) -> list[Probe]:
         _loss("hinge_loss.fb", "hinge_loss", rng.normal(scale=margin, size=(n, k)), labels,
               init={"margin": margin}, dims=dims),
         _loss("hinge_loss.default", "hinge_loss", rng.normal(scale=4, size=(n, k)), labels, dims=dims),
-        # integer scores: many pairs sit exactly on the kink, where the derivative is 0
-        _loss("hinge_loss.kink", "hinge_loss", rng.integers(0, 11, size=(n, k)).astype(float),
-              labels, dims=dims),
     ]
+    # integer scores: many pairs sit exactly on the kink, where the derivative is 0; the draw alone may
+    # miss it (the probe seed hashes the submission's code), so one pair sits on it whatever the draw:
+    # s_j = s_y - 5, the default margin
+    kink = rng.integers(0, 11, size=(n, k)).astype(float)
+    kink[0, (labels[0] + 1) % k] = kink[0, labels[0]] - 5.0
+    probes.append(_loss("hinge_loss.kink", "hinge_loss", kink, labels, dims=dims))
     return probes
 
 
