@@ -227,8 +227,8 @@ def _step_message(probe, name, label, a, e, failing) -> str | None:
                 "the same updates: the state must start afresh in each instance (kept in self)")
     if not mine & first:
         n = int(m.group(2))
-        return (f"{label} is wrong from a key's second update on (every key's first update is right): the state carried from one update to the next (velocity, "
-                "moments, step count) is updated or used wrongly")
+        return (f"{label} is wrong from a key's second update on (every key's first update is right): "
+                "the state carried from one update to the next (velocity, moments, step count) is updated or used wrongly")
     # the first wrong update is a key's first one: compare the steps taken from the same parameter
     n = int(m.group(2))
     p0 = probe.inputs.get("arrays", {}).get(steps[n][1]) if steps[n][1] else None

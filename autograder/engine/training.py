@@ -44,6 +44,7 @@ import numpy as np
 
 from autograder.engine.carry import in_this_process
 
+
 @dataclass(frozen=True)
 class Dataset:
     loader: str                       # an nnkit loader

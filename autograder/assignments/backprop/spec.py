@@ -361,7 +361,7 @@ def judge_centered_difference(got: dict, expected: dict) -> Judged:
         msg = next(iter(got.values()), "not defined") if got else "not defined"
         return Judged(0, "missing" if not got else "failed", [f"✗ {part}: {msg}"])
     messages, right = [], 0
-    for i, (fname, x, h) in enumerate(CD_CASES):
+    for i, (_fname, x, _h) in enumerate(CD_CASES):
         exact = np.asarray(expected[f"case{i}"])   # at h = 0.1 on the cubic: 3x² + h², not 3x²
         where = _where(i)
         if f"case{i}!error" in got:
