@@ -16,7 +16,7 @@ help:
 	@echo "make demo       set up, fetch MNIST, generate assignments/ and solutions/, grade example submissions"
 	@echo "make test       set up and run the whole test suite (under 20 minutes)"
 	@echo "make test-fast  the suite without the tests marked slow or browser"
-	@echo "make bench      reference epoch vs PyTorch, nnkit.train overhead, grading, cnn conv (SECTIONS=\"epoch train grading profile conv\")"
+	@echo "make bench      reference epoch vs PyTorch, nnkit.train overhead, grading, cnn conv (SECTIONS=\"epoch train grading profile conv\"; \"course\": 300 submissions)"
 	@echo "make lab        JupyterLab on the student copies in assignments/"
 	@echo "make release    student copies zipped under build/release/ for the LMS"
 	@echo "make generate   regenerate assignments/ and solutions/ from source/"

@@ -1,4 +1,6 @@
 """bench/: the variants measure what they say, and the setting is reported (no timings asserted)."""
+import json
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,19 @@ def test_the_cnn_reference_first_conv_skips_only_dx():
     assert grads[True][0].shape == x.shape and grads[False][0] is None
     for have, want in zip(grads[False][1:], grads[True][1:]):
         np.testing.assert_array_equal(have, want)
+
+
+def test_a_run_keeps_the_other_sections_figures_and_skips_opt_in_ones(tmp_path, monkeypatch):
+    """`make bench` runs every section but `course` (half an hour); naming one section keeps the rest of
+    build/bench.json, so the course run and a full run can be made at different times."""
+    import bench.__main__ as cli
+    ran = []
+    fake = {name: (lambda name=name: ran.append(name) or [{"what": name, "seconds": 1}])
+            for name in ("epoch", "conv", "course")}
+    monkeypatch.setattr(cli, "_sections", lambda: fake)
+    monkeypatch.setattr(cli.machine, "describe", lambda: {"kernel": "test"})
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([]) == 0 and ran == ["epoch", "conv"]
+    assert cli.main(["course"]) == 0 and ran[-1] == "course"
+    saved = json.loads((tmp_path / "build" / "bench.json").read_text())
+    assert set(saved["sections"]) == set(saved["measured"]) == {"epoch", "conv", "course"}
