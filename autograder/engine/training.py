@@ -134,10 +134,15 @@ def apply(x: np.ndarray, y: np.ndarray, seed: int | None, data: str) -> tuple[np
 @functools.lru_cache(maxsize=4)
 def split(data: str, which: str) -> tuple[np.ndarray, np.ndarray]:
     """A split of a data set, float64 images and int64 labels, in this (trusted) process only."""
+    x, y = _load(data, np.float64, which)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+
+
+def _load(data: str, dtype, which: str):
+    """One split of a data set through its nnkit loader, with the options DATASETS gives it."""
     import nnkit
     spec = DATASETS[data]
-    x, y = getattr(nnkit, spec.loader)(dtype=np.float64, **dict(spec.options))[which]
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.int64)
+    return getattr(nnkit, spec.loader)(dtype=dtype, **dict(spec.options))[which]
 
 
 @functools.lru_cache(maxsize=2)       # an assignment may train on two data sets (optim: mnist and iris)
@@ -145,9 +150,7 @@ def _stored_train(data: str) -> tuple[np.ndarray, np.ndarray]:
     """The plain train split as the sandbox's copy stores it: uint8 when every pixel is a multiple
     of 1/255 (MNIST: 4x smaller than float32), else float32.  Found from the float32 load and
     disguised as uint8: a third of the time of working in float64 (3 s for MNIST), the same bytes."""
-    import nnkit
-    spec = DATASETS[data]
-    x, y = getattr(nnkit, spec.loader)(dtype=np.float32, **dict(spec.options))["train"]
+    x, y = _load(data, np.float32, "train")
     u8 = np.rint(x * 255)
     if np.array_equal(u8 / 255, x):     # the loader's own float32 division: equal bits when exact
         return u8.astype(np.uint8), np.asarray(y, dtype=np.int64)
