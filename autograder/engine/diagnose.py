@@ -137,8 +137,14 @@ def close(a: np.ndarray, e: np.ndarray, slack: float = 0.0) -> bool:
         return False
     if not fin.any():
         return True
-    scale = float(np.abs(e[fin]).max())
-    return bool(np.all(np.abs(a[fin] - e[fin]) <= RTOL * scale + ATOL + slack))
+    return bool(np.all(np.abs(a[fin] - e[fin]) <= _tolerance(e, slack)))
+
+
+def _tolerance(e: np.ndarray, slack: float = 0.0) -> float:
+    """How far an entry may be from the reference ``e``: relative to e's largest finite entry."""
+    fin = np.isfinite(e)
+    scale = float(np.abs(e[fin]).max()) if fin.any() else 0.0
+    return RTOL * scale + ATOL + slack
 
 
 def _field_order(name: str) -> tuple:
@@ -195,9 +201,7 @@ def _region_message(label, a, e, x) -> str | None:
 
 def _bad(a, e) -> np.ndarray:
     """The entries of ``a`` outside the tolerance of ``close``."""
-    fin = np.isfinite(e)
-    scale = float(np.abs(e[fin]).max()) if fin.any() else 0.0
-    return ~(np.abs(a - e) <= RTOL * scale + ATOL)
+    return ~(np.abs(a - e) <= _tolerance(e))
 
 
 _STEP = re.compile(r"((?:again\.)?)step(\d+)")
