@@ -220,13 +220,24 @@ def probe_train(ns, job, p: dict, rec: Probe) -> None:
     stage = "data"
     try:
         keep = slice(net.get("samples"))      # a short run trains on the first samples only
-        x = _load(job, p["x"])[keep]
-        x = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x.astype(np.float32)
-        x = x.reshape(len(x), *net["input_shape"]) if net["input_shape"] else x
+        # Mapped, not read, and made float per batch: a float32 copy of MNIST's train split is 172 MB
+        # of fresh memory, and its page faults alone took 0.1-1.4 s of a 3 s job.
+        x = np.load(INPUTS / p["x"], mmap_mode="r", allow_pickle=False)[keep]
         y = _load(job, p["y"])[keep].astype(np.int64)
+        shape = (-1, *net["input_shape"]) if net["input_shape"] else (-1, x.shape[1])
+
+        def batch(idx):
+            xb = x[idx].astype(np.float32)
+            if x.dtype == np.uint8:
+                xb /= np.float32(255)       # the same bits as nnkit's loaders give
+            return xb.reshape(shape)
         stage = "build"
         nnkit.seed(net["seed"])
         layers = [ns[name](*args, **_kwargs(kwargs)) for name, args, kwargs in net["layers"]]
+        if net.get("dtype"):
+            for layer in layers:
+                for name in getattr(layer, "param_names", ()):
+                    layer.set_param(name, np.asarray(getattr(layer, name), dtype=net["dtype"]))
         model = nnkit.Sequential(*layers)
         loss = ns[net["loss"]]()
         order = np.random.default_rng(net["seed"])
@@ -239,7 +250,7 @@ def probe_train(ns, job, p: dict, rec: Probe) -> None:
             stage = f"epoch {epoch + 1}"
             total, batches = 0.0, 0
             for idx in np.array_split(order.permutation(len(x)), len(x) // net["batch_size"]):
-                value = float(loss.forward(model.forward(x[idx]), y[idx]))
+                value = float(loss.forward(model.forward(batch(idx)), y[idx]))
                 model.backward(loss.backward())
                 opt.step(model)
                 total, batches = total + value, batches + 1

@@ -136,6 +136,9 @@ def main(argv=None) -> int:
         nb, args.max_output_bytes, args.last_cell,
         kernel_name="python3", timeout=args.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
         error_on_timeout=TIMEOUT_ERROR, record_timing=False, startup_timeout=60,
+        # Every cell's output is in by then: a graceful shutdown only waited 0.4 s for the kernel
+        # to run its (the student's) atexit hooks.
+        shutdown_kernel="immediate",
         extra_arguments=["--HistoryManager.hist_file=:memory:"],
         resources={"metadata": {"path": os.path.dirname(os.path.abspath(args.notebook))}},
         on_cell_execute=starting, on_cell_executed=executed)

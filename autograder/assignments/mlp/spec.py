@@ -217,11 +217,12 @@ def judge_init(probe, info: dict | None, got: dict) -> str | None:
 # lr 0.1 then 1 at lr 0.01, the contract's default init_std.  4 epochs at lr 0.1 alone ended anywhere
 # in 96.97-97.62% depending on the seed's disguise of the data (momentum 0.9 keeps the last epoch
 # noisy), too close to the 97% line; the low-lr final epoch settles at 98.02-98.14% over the seeds
-# tried (11, 2024, 5, 987654321; engine/training.py's disguise).
+# tried (11, 2024, 5, 987654321; engine/training.py's disguise).  In float32 (dtype: the parameters cast
+# once built) it ends at 97.86-98.14% over those seeds and 1, 2, in 2.4 s of CPU instead of 4.5 s.
 NETWORK = Network([("Linear", (784, 128), {"init_std": 0.01, "rng": {"seed": 2024}}), ("ReLU", (), {}),
                    ("Linear", (128, 10), {"init_std": 0.01, "rng": {"seed": 2025}})],
                   "SoftmaxCrossEntropyLoss", "SGD", [(4, 0.1), (1, 0.01)], {"momentum": 0.9, "weight_decay": 0.0},
-                  batch_size=100, seed=2024)
+                  batch_size=100, seed=2024, dtype="float32")
 
 SPEC = Spec("mlp", [Part(part, f"{part}-tests", part, klass) for part, klass in CLASSES.items()], quick_probes,
             all_or_nothing(KNOWN, {"linear": judge_init}),
