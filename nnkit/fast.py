@@ -19,6 +19,6 @@ def fast_mode() -> bool:
 
 def unwatched() -> bool:
     """True when ``NNKIT_UNWATCHED`` is set: nobody will see this run's outputs (the grader's
-    in-kernel run, whose notebook shows the student's own outputs), so ``train(dashboard=True)``
-    draws no curves.  Importing matplotlib and drawing them was a quarter of that run."""
+    in-kernel run, whose notebook shows the student's own outputs), so ``train`` draws no
+    dashboard and no progress bar.  Importing matplotlib and drawing them was a quarter of that run."""
     return _on("NNKIT_UNWATCHED")
