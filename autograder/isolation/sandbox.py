@@ -65,6 +65,7 @@ import math
 import os
 import pwd
 import resource
+import select
 import shutil
 import signal
 import stat
@@ -656,21 +657,44 @@ def _supervise(proc, limits: Limits, started: float, pid_namespace: bool) -> tup
     together hold more than memory_bytes (RLIMIT_AS bounds each process, not their sum).
     Returns (timed_out, memory_killed, peak total memory seen)."""
     namespace, peak = None, 0
-    while True:
-        left = limits.wall_seconds - (time.monotonic() - started)
-        if left <= 0:
-            return True, False, peak
+    with _exit_watch(proc) as ended:
+        while True:
+            left = limits.wall_seconds - (time.monotonic() - started)
+            if left <= 0:
+                return True, False, peak
+            if ended(min(POLL_SECONDS, left)):
+                return False, False, peak
+            if pid_namespace:
+                namespace = namespace or _pid_namespace_of(proc.pid)
+                if namespace:
+                    peak = max(peak, _namespace_memory(namespace))
+                    if peak > limits.memory_bytes:
+                        return False, True, peak
+
+
+@contextlib.contextmanager
+def _exit_watch(proc):
+    """``ended(timeout)``: whether the process ended within ``timeout`` seconds.  A pidfd wakes the
+    caller the moment it does; Popen.wait(timeout) polls in sleeps of up to 50 ms, which cost every
+    sandboxed run 25 ms on average (three runs per graded submission)."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):       # no pidfd (Linux < 5.3): Popen's polling
+        fd = None
+
+    def ended(timeout: float) -> bool:
+        if fd is not None:
+            select.select([fd], [], [], timeout)
         try:
-            proc.wait(timeout=min(POLL_SECONDS, left))
-            return False, False, peak
+            proc.wait(timeout=0 if fd is not None else timeout)
+            return True
         except subprocess.TimeoutExpired:
-            pass
-        if pid_namespace:
-            namespace = namespace or _pid_namespace_of(proc.pid)
-            if namespace:
-                peak = max(peak, _namespace_memory(namespace))
-                if peak > limits.memory_bytes:
-                    return False, True, peak
+            return False
+    try:
+        yield ended
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _stop(proc, life_w: int) -> None:
