@@ -306,28 +306,3 @@ def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Pa
         return Judged(0.0, "error" if errored else "failed", messages)
     return judge
 
-
-def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), inputs=None) -> str | None:
-    """None when every output matches the reference, else the first difference in words:
-    a mistake of the table ``[(message, inputs -> {field: wrong output})]`` that reproduces it,
-    else the shape or plain "is wrong"."""
-    if info is None:
-        return None     # never ran: the engine says why
-    if info.get("status") != "ok":
-        return f"{label} raised {info.get('error')} (in {info.get('stage')})"
-    for field_name, e in ref.items():
-        a = got.get(field_name)
-        if a is not None and D.close(a, e):
-            continue
-        for message, wrong in mistakes:
-            with np.errstate(all="ignore"):
-                guess = wrong(inputs).get(field_name)
-            if a is not None and guess is not None and D.close(a, guess):
-                return message
-        name = D.LABELS.get(field_name, field_name)
-        if a is None:
-            return f"{label}: {name} is missing"
-        if a.shape != e.shape:
-            return f"{label}: {name} has shape {a.shape}, expected {e.shape}"
-        return f"{label}: {name} is wrong"
-    return None
