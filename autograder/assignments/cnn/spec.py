@@ -79,6 +79,8 @@ def _conv_mistakes(label: str) -> list:
         return i["xs"][-1], i["g"]
 
     return [
+        # the slip in backward's scatter alone (forward right): before the forward one, whose dx is the same
+        (mistakes.kernel_flipped(f"{label}.backward's dx"), lambda i: {"dx": right(i, flip=True).get("dx")}),
         (mistakes.kernel_flipped(f"{label}.forward"), lambda i: right(i, flip=True)),
         (mistakes.padding_left_in(f"{label}.backward's dx"), dx_padded),
         (mistakes.stride_ignored(f"{label}.backward"),
