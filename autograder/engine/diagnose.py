@@ -357,6 +357,14 @@ def explain_field(probe, name: str, a, e, known: Mistakes, failing=None, passing
     return _what_differs(probe, name, label, a, e, known, failing or {name}, passing or set())
 
 
+FIGURE = re.compile(r" \(largest error [^()]* of its scale\)$")
+
+
+def gist(message: str) -> str:
+    """The message without its figure: probes that differ only in the size of the same error say one thing."""
+    return FIGURE.sub("", message)
+
+
 def _what_differs(probe, name, label, a, e, known, failing, passing) -> str:
     """No named mistake matched: say what the evidence shows, with the size of the error."""
     fin = np.isfinite(e)

@@ -283,8 +283,9 @@ def _in_float32(probe):
 # ------------------------------------------------------------------ judging a part's probes
 def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Part, list, dict, dict], Judged]:
     """The judge of specs whose probes all check one contract: full points when every probe passes,
-    else none, with each distinct message (``diagnose``).  ``rules``: {part: (probe, info, got) ->
-    message or None} for probes judged by rule (``compare=False``), not against the reference."""
+    else none, with each distinct message (``diagnose``; messages that differ only in their figure are one:
+    the first probe's stands for the others).  ``rules``: {part: (probe, info, got) -> message or None}
+    for probes judged by rule (``compare=False``), not against the reference."""
     def judge(part: Part, probes: list, results: dict, expected: dict) -> Judged:
         messages, errored = [], False
         for probe in probes:
@@ -299,7 +300,7 @@ def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Pa
             else:
                 msg = (rules or {})[part.name](probe, info, got)
             errored |= info is not None and info.get("status") != "ok"
-            if msg and msg not in messages:
+            if msg and D.gist(msg) not in map(D.gist, messages):
                 messages.append(msg)
         if not messages:
             return Judged(1.0, "passed", [f"{part.label}: all checks passed"])

@@ -270,3 +270,16 @@ def test_reshaped_rule_names_a_wrong_shape_even_when_backward_then_raised():
         .startswith("Linear.backward raised ValueError")
     assert diagnose.judge_probe(LINEAR, "Linear", raised, {"y1": short["y1"]}, LINEAR_REF, KNOWN) \
         .startswith("Linear.backward raised ValueError")
+
+
+def test_all_or_nothing_says_one_error_once_whatever_its_size_per_probe():
+    """Probes whose messages differ only in the figure (the largest error) give one message; another error its own."""
+    from autograder.engine.grade import Part, all_or_nothing
+    probes = [Probe(f"linear.{k}", "linear", "module", {}, {}, LINEAR.inputs, LINEAR.dims) for k in range(3)]
+    wrong = {"dx": (G @ W.T) ** 3}
+    results = {"linear.0": (info(), {**LINEAR_REF, **wrong}), "linear.1": (info(), {**LINEAR_REF, "dx": G @ W.T + 9}),
+               "linear.2": (info(), {**LINEAR_REF, "dx": (G @ W.T) ** 3 * 2})}
+    judged = all_or_nothing(KNOWN)(Part("linear", "linear-tests", "linear", "Linear"), probes, results,
+                                   {p.name: (info(), LINEAR_REF) for p in probes})
+    assert judged.score_fraction == 0 and len(judged.messages) == 2, judged.messages
+    assert "largest error" in judged.messages[0] and "same constant" in judged.messages[1], judged.messages
