@@ -4,9 +4,10 @@ Tolerances admit any correct computation, float32 inside included: an output
 passes when |student - reference| <= RTOL * scale + ATOL everywhere, where
 scale is the largest |reference| value of that output.  When it does not pass,
 the first output that differs (forward before backward) is explained, trying in
-turn: a shape mistake the assignment knows, a transposed or otherwise wrong
-shape, nan/inf, a known mistake of the part that reproduces the output (the
-assignment's table of wrong formulas), a local derivative not multiplied by the
+turn: a shape mistake the assignment knows (by size names, or by its own rule
+where sizes follow a formula), a transposed or otherwise wrong shape, nan/inf, a
+known mistake of the part that reproduces the output (the assignment's table of
+wrong formulas), a local derivative not multiplied by the
 upstream gradient, a constant factor (N, 1/N, -1, 2, 1/2; an arbitrary factor
 only for an array whose ratio to the reference is the same in every entry, never
 for a single number); else "X is wrong" followed by what the evidence shows
@@ -60,6 +61,11 @@ class Mistakes:
     hints: list[tuple[str, str, str, str]] = field(default_factory=list)
     # parts applied entry by entry: a wrong output is located by the sign of x
     elementwise: frozenset = frozenset()
+    # part -> (probe, field, wrong-shaped output, reference) -> message or None, tried after ``shapes``: for
+    # outputs whose sizes follow from a formula (a convolution's), which a table of size names cannot list.
+    # For these parts a forward output of the wrong shape is named even when a later stage then raised:
+    # that error is only its consequence.
+    reshaped: dict[str, Callable] = field(default_factory=dict)
 
 
 @dataclass
@@ -326,6 +332,9 @@ def explain_field(probe, name: str, a, e, known: Mistakes, failing=None, passing
         named = tuple({v: k for k, v in dims.items()}.get(s, "?") for s in a.shape)
         if (part, name, named) in known.shapes:
             return known.shapes[(part, name, named)]
+        message = known.reshaped[part](probe, name, a, e) if part in known.reshaped else None
+        if message:
+            return message
         if a.shape == e.shape[::-1] and a.ndim == 2:
             return mistakes.transposed(label, name_shape(a.shape, dims), name_shape(e.shape, dims))
         return mistakes.wrong_shape(label, name_shape(a.shape, dims), name_shape(e.shape, dims))
@@ -346,6 +355,14 @@ def explain_field(probe, name: str, a, e, known: Mistakes, failing=None, passing
     if scaled:
         return scaled
     return _what_differs(probe, name, label, a, e, known, failing or {name}, passing or set())
+
+
+FIGURE = re.compile(r" \(largest error [^()]* of its scale\)$")
+
+
+def gist(message: str) -> str:
+    """The message without its figure: probes that differ only in the size of the same error say one thing."""
+    return FIGURE.sub("", message)
 
 
 def _what_differs(probe, name, label, a, e, known, failing, passing) -> str:
@@ -371,6 +388,11 @@ def judge_probe(probe, klass: str, info: dict | None, got: dict, ref: dict, know
     if info is None:
         return None    # never ran: the caller reports why (timeout / crash)
     if info.get("status") != "ok":
+        if probe.part in known.reshaped:
+            for name in sorted(ref, key=_field_order):
+                a = got.get(name)
+                if _field_order(name)[0] == 0 and a is not None and np.shape(a) != ref[name].shape:
+                    return explain_field(probe, name, a, ref[name], known)
         return exception_message(probe.part, klass, info, known)
     if info.get("modified"):
         return mistakes.changed_in_place(info["modified"][0])

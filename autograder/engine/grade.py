@@ -283,8 +283,9 @@ def _in_float32(probe):
 # ------------------------------------------------------------------ judging a part's probes
 def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Part, list, dict, dict], Judged]:
     """The judge of specs whose probes all check one contract: full points when every probe passes,
-    else none, with each distinct message (``diagnose``).  ``rules``: {part: (probe, info, got) ->
-    message or None} for probes judged by rule (``compare=False``), not against the reference."""
+    else none, with each distinct message (``diagnose``; messages that differ only in their figure are one:
+    the first probe's stands for the others).  ``rules``: {part: (probe, info, got) -> message or None}
+    for probes judged by rule (``compare=False``), not against the reference."""
     def judge(part: Part, probes: list, results: dict, expected: dict) -> Judged:
         messages, errored = [], False
         for probe in probes:
@@ -299,35 +300,10 @@ def all_or_nothing(known: D.Mistakes, rules: dict | None = None) -> Callable[[Pa
             else:
                 msg = (rules or {})[part.name](probe, info, got)
             errored |= info is not None and info.get("status") != "ok"
-            if msg and msg not in messages:
+            if msg and D.gist(msg) not in map(D.gist, messages):
                 messages.append(msg)
         if not messages:
             return Judged(1.0, "passed", [f"{part.label}: all checks passed"])
         return Judged(0.0, "error" if errored else "failed", messages)
     return judge
 
-
-def compare(label: str, info: dict | None, got: dict, ref: dict, mistakes=(), inputs=None) -> str | None:
-    """None when every output matches the reference, else the first difference in words:
-    a mistake of the table ``[(message, inputs -> {field: wrong output})]`` that reproduces it,
-    else the shape or plain "is wrong"."""
-    if info is None:
-        return None     # never ran: the engine says why
-    if info.get("status") != "ok":
-        return f"{label} raised {info.get('error')} (in {info.get('stage')})"
-    for field_name, e in ref.items():
-        a = got.get(field_name)
-        if a is not None and D.close(a, e):
-            continue
-        for message, wrong in mistakes:
-            with np.errstate(all="ignore"):
-                guess = wrong(inputs).get(field_name)
-            if a is not None and guess is not None and D.close(a, guess):
-                return message
-        name = D.LABELS.get(field_name, field_name)
-        if a is None:
-            return f"{label}: {name} is missing"
-        if a.shape != e.shape:
-            return f"{label}: {name} has shape {a.shape}, expected {e.shape}"
-        return f"{label}: {name} is wrong"
-    return None

@@ -251,3 +251,35 @@ def test_slack_widens_only_its_own_field():
     assert diagnose.judge_probe(probe, "Linear", info(), near, LINEAR_REF, KNOWN) is None
     near = {**LINEAR_REF, "grad.W": LINEAR_REF["grad.W"] + 5e-3}
     assert diagnose.judge_probe(probe, "Linear", info(), near, LINEAR_REF, KNOWN) is not None
+
+
+def test_reshaped_rule_names_a_wrong_shape_even_when_backward_then_raised():
+    """A part whose sizes follow a formula explains a wrong shape by the spec's rule; its forward output of
+    the wrong shape is named before the exception it caused in backward (a part without the rule keeps the
+    exception)."""
+    def rule(probe, name, a, e):
+        return f"{name}: the rule's words {a.shape} vs {e.shape}"
+
+    known = diagnose.Mistakes(reshaped={"linear": rule})
+    short = {**LINEAR_REF, "y1": LINEAR_REF["y1"][:, :-1]}
+    raised = {"status": "error", "stage": "backward", "error": "ValueError: shapes do not match"}
+    assert diagnose.judge_probe(LINEAR, "Linear", info(), short, LINEAR_REF, known) == \
+        f"y1: the rule's words {(N, OUT - 1)} vs {(N, OUT)}"
+    assert diagnose.judge_probe(LINEAR, "Linear", raised, {"y1": short["y1"]}, LINEAR_REF, known).startswith("y1: ")
+    assert diagnose.judge_probe(LINEAR, "Linear", raised, {"y1": LINEAR_REF["y1"]}, LINEAR_REF, known) \
+        .startswith("Linear.backward raised ValueError")
+    assert diagnose.judge_probe(LINEAR, "Linear", raised, {"y1": short["y1"]}, LINEAR_REF, KNOWN) \
+        .startswith("Linear.backward raised ValueError")
+
+
+def test_all_or_nothing_says_one_error_once_whatever_its_size_per_probe():
+    """Probes whose messages differ only in the figure (the largest error) give one message; another error its own."""
+    from autograder.engine.grade import Part, all_or_nothing
+    probes = [Probe(f"linear.{k}", "linear", "module", {}, {}, LINEAR.inputs, LINEAR.dims) for k in range(3)]
+    wrong = {"dx": (G @ W.T) ** 3}
+    results = {"linear.0": (info(), {**LINEAR_REF, **wrong}), "linear.1": (info(), {**LINEAR_REF, "dx": G @ W.T + 9}),
+               "linear.2": (info(), {**LINEAR_REF, "dx": (G @ W.T) ** 3 * 2})}
+    judged = all_or_nothing(KNOWN)(Part("linear", "linear-tests", "linear", "Linear"), probes, results,
+                                   {p.name: (info(), LINEAR_REF) for p in probes})
+    assert judged.score_fraction == 0 and len(judged.messages) == 2, judged.messages
+    assert "largest error" in judged.messages[0] and "same constant" in judged.messages[1], judged.messages
