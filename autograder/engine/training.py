@@ -288,5 +288,6 @@ def judge(t: TrainingPart, source: Path, info: dict | None, got: dict, seed: int
     epochs = t.network.epochs
     if acc >= t.threshold:
         return True, f"test accuracy {acc:.2%} after {epochs} epochs (needs {t.threshold:.0%})"
-    return False, (f"test accuracy {acc:.2%} after {epochs} epochs with the grader's settings "
+    precision = f", {t.network.dtype} parameters" if t.network.dtype else ""
+    return False, (f"test accuracy {acc:.2%} after {epochs} epochs with the grader's settings{precision} "
                    f"(it trains on its own copy of the training data); needs {t.threshold:.0%}: {check}")
