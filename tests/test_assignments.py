@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.engine.verdict import grade_notebook, graded_parts
+from autograder.engine.verdict import grade_notebook, graded_parts, load_spec
 from autograder.pipeline.check import release_notebooks
 from autograder.pipeline.course import Course
 
@@ -96,9 +96,16 @@ def _student_copy(source: Path, out: Path) -> Path:
 
 
 def _grade(job: tuple):
-    key, path, source, seed, limits = job
+    key, path, source, seed, limits, train = job
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return key, grade_notebook(path, source.stem, source=source, seed=seed, limits=limits)
+    return key, grade_notebook(path, source.stem, source=source, seed=seed, limits=limits, train=train)
+
+
+def _trains(source, case) -> bool:
+    """Whether the case's grading must train: not when every training part is one the case leaves
+    unpinned (``either``), whose score no test reads (a few seconds each, 17 cases)."""
+    parts = {t.part.name for t in load_spec(source.stem, source).trainings}
+    return not parts or not parts <= set(case["either"])
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +132,9 @@ def verdicts(request, tmp_path_factory):
             paths.update(reference=_notebook(source, None, folder / "reference.ipynb"),
                          student_copy=_student_copy(source, folder / "copy.ipynb"))
         seed, limits = getattr(corpus, "SEED", SEED), getattr(corpus, "LIMITS", None)
-        jobs += [((source.stem, name), path, source, seed, limits) for name, path in paths.items()]
+        trains = {c["name"]: _trains(source, c) for c in cases}
+        jobs += [((source.stem, name), path, source, seed, limits, trains.get(name, True))
+                 for name, path in paths.items()]
     jobs = list({job[0]: job for job in jobs}.values())
     if os.environ.get("PYTEST_XDIST_WORKER") or len(jobs) < 2:
         return dict(map(_grade, jobs))

@@ -119,7 +119,7 @@ def after(part: str, attack: str) -> dict:
     return {part: BROKEN[part] + "\n" + attack.strip("\n") + "\n"}
 
 
-S, T, L, TR = "sigmoid", "tanh", "linear", "training"
+S, T, L, G, TR = "sigmoid", "tanh", "linear", "sgd", "training"
 REVIEW_SIGMOID = "review: in-kernel and grader disagree on sigmoid-tests"
 REVIEW_TRAINING = "review: in-kernel and grader disagree on training-tests"
 
@@ -549,11 +549,14 @@ CASES = [
         why="the kernel can read its own notebook (hidden tests included), but nothing of the kernel "
         "reaches the feedback; the driver's job folder has no notebook",
     ),
-    Case("forged-accuracy", {L: BROKEN[L], "evaluate-mlp": FORGED_ACC}, (L, TR), (REVIEW_TRAINING,), "out-of-process verdict"),
+    # An optimizer that never moves a parameter: the network runs and never learns, so the notebook's own
+    # training check (one SGD step in float32 against float64) passes, and only the forged accuracy
+    # stands between the in-kernel test and the grader's training.
+    Case("forged-accuracy", {G: BROKEN[G], "evaluate-mlp": FORGED_ACC}, (G, TR), (REVIEW_TRAINING,), "out-of-process verdict"),
     Case(
         "label-lookup",
-        {L: BROKEN[L], "evaluate-mlp": LABEL_LOOKUP},
-        (L, TR),
+        {G: BROKEN[G], "evaluate-mlp": LABEL_LOOKUP},
+        (G, TR),
         (REVIEW_TRAINING, "suspicious: large-literal"),
         "out-of-process verdict (test set never enters the sandbox)",
     ),
