@@ -90,9 +90,9 @@ class Probe:
 INPUTS = Path(".")
 
 
-def _load(job: Path, name: str) -> np.ndarray:
+def _load(job: Path, name: str, mmap_mode: str | None = None) -> np.ndarray:
     """Inputs live in the request's read-only "inputs" folder (absolute names: shared data)."""
-    return np.load(INPUTS / name, allow_pickle=False)
+    return np.load(INPUTS / name, mmap_mode=mmap_mode, allow_pickle=False)
 
 
 def _rng_arg(spec):
@@ -222,7 +222,7 @@ def probe_train(ns, job, p: dict, rec: Probe) -> None:
         keep = slice(net.get("samples"))      # a short run trains on the first samples only
         # Mapped, not read, and made float per batch: a float32 copy of MNIST's train split is 172 MB
         # of fresh memory, and its page faults alone took 0.1-1.4 s of a 3 s job.
-        x = np.load(INPUTS / p["x"], mmap_mode="r", allow_pickle=False)[keep]
+        x = _load(job, p["x"], mmap_mode="r")[keep]
         y = _load(job, p["y"])[keep].astype(np.int64)
         shape = (-1, *net["input_shape"]) if net["input_shape"] else (-1, x.shape[1])
 
