@@ -21,15 +21,23 @@ for the probes), ``MINIMUM`` ((wrong, valid) case counts the assignment promises
 ({part: expected values no failed part's message may show}).
 
 Every selected grading of the session (references, untouched copies, cases) runs once, in a pool of
-two processes, the first time a test asks for one.
+two processes started as soon as the session's tests are selected (``start_gradings``, called by
+tests/conftest.py), while the rest of the suite runs.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
+import pickle
 import re
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -108,12 +116,11 @@ def _trains(source, case) -> bool:
     return not parts or not parts <= set(case["either"])
 
 
-@pytest.fixture(scope="session")
-def verdicts(request, tmp_path_factory):
-    """(assignment, name) -> Verdict for every grading the session's selected tests ask for."""
-    tmp = tmp_path_factory.mktemp("harness")
+def _jobs(items: list, tmp: Path) -> list[tuple]:
+    """One grading job per (assignment, submission) the selected harness tests read, those that
+    train first (the longest: the pool's last job is then a short one)."""
     jobs = []
-    for item in request.session.items:
+    for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if getattr(item, "module", None) is not sys.modules[__name__] or "source" not in params:
             continue
@@ -135,11 +142,66 @@ def verdicts(request, tmp_path_factory):
         trains = {c["name"]: _trains(source, c) for c in cases}
         jobs += [((source.stem, name), path, source, seed, limits, trains.get(name, True))
                  for name, path in paths.items()]
-    jobs = list({job[0]: job for job in jobs}.values())
-    if os.environ.get("PYTEST_XDIST_WORKER") or len(jobs) < 2:
-        return dict(map(_grade, jobs))
+    return sorted({job[0]: job for job in jobs}.values(), key=lambda job: not job[-1])
+
+
+# The gradings of a session started in the background (``start_gradings``): {"proc", "folder"}.
+_STARTED: dict = {}
+
+
+def start_gradings(session) -> None:
+    """Called by tests/conftest.py once the session's tests are selected: every grading the
+    harness's tests will read starts now, in a process of its own (``_grade_all``, two workers, a
+    lower priority), so the rest of the suite runs beside them instead of after them.  A process,
+    not a pool in pytest's own: pytest's later forks must not copy a pool's threads."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="nnkit-harness-"))
+    jobs = _jobs(session.items, folder)
+    if not jobs:
+        shutil.rmtree(folder)
+        return
+    (folder / "jobs.pickle").write_bytes(pickle.dumps(jobs))
+    with open(folder / "log.txt", "wb") as log:
+        path = os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
+        proc = subprocess.Popen(["nice", "-n", "5", sys.executable, __file__, str(folder)], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": path}, stdin=subprocess.PIPE, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    _STARTED.update(proc=proc, folder=folder)
+
+
+def stop_gradings() -> None:
+    """At the session's end, whether or not a test read them (``-x``, an interrupt)."""
+    if _STARTED:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(_STARTED["proc"].pid, signal.SIGKILL)
+        _STARTED["proc"].wait()
+        shutil.rmtree(_STARTED["folder"], ignore_errors=True)
+        _STARTED.clear()
+
+
+def _grade_all(folder: Path) -> None:
+    """The background process: grade jobs.pickle in two workers, write verdicts.pickle.  It ends
+    with the session that started it (its stdin, pytest's pipe, closes when pytest goes)."""
+    def lifeline():
+        os.read(0, 1)       # a bare read: a lock taken by sys.stdin here would be copied held into the workers
+        os.killpg(0, signal.SIGKILL)
+    threading.Thread(target=lifeline, daemon=True).start()
+    jobs = pickle.loads((folder / "jobs.pickle").read_bytes())
     with ProcessPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(_grade, jobs))
+        verdicts = dict(pool.map(_grade, jobs))
+    (folder / "verdicts.pickle").write_bytes(pickle.dumps(verdicts))
+
+
+@pytest.fixture(scope="session")
+def verdicts(request, tmp_path_factory):
+    """(assignment, name) -> Verdict for every grading the session's selected tests ask for."""
+    if _STARTED:
+        if _STARTED["proc"].wait() != 0:
+            raise RuntimeError("the harness's background gradings failed:\n" +
+                               (_STARTED["folder"] / "log.txt").read_text()[-5000:])
+        return pickle.loads((_STARTED["folder"] / "verdicts.pickle").read_bytes())
+    return dict(map(_grade, _jobs(request.session.items, tmp_path_factory.mktemp("harness"))))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
@@ -204,3 +266,7 @@ def test_messages_keep_secrets(source, verdicts):
             numbers = [float(t) for m in part.messages for t in re.findall(r"-?\d+\.\d+", m)]
             assert part.status == "passed" or not any(
                 abs(n - want) < 2e-3 for n in numbers for want in secrets.get(part.part, ())), part.messages
+
+
+if __name__ == "__main__":      # python tests/test_assignments.py FOLDER: see start_gradings
+    _grade_all(Path(sys.argv[1]))

@@ -2,10 +2,15 @@
 and the source notebook's own values on the same probes."""
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import os
 import re
+import select
+import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -174,17 +179,24 @@ _EXPECTED: dict = {}
 
 
 NNKIT = ROOT / "nnkit"
+SERVER = Path(__file__).resolve().parent / "reference_server.py"
 
 
-def _expected_key(source: Path, seed: int, probes, carry: Path | None) -> str:
-    """Everything the source's results depend on, by content: its bytes, the earlier classes it
-    carries, nnkit's code, the probes' requests and arrays.  By content, not path, so a Dask task's
-    fresh copy of the same source hits too."""
-    digest = hashlib.sha256(f"{int(seed)}\0".encode() + Path(source).read_bytes())
+def _source_key(source: Path, carry: Path | None) -> hashlib._Hash:
+    """Everything the source's cells depend on, by content: its bytes, the earlier classes it carries,
+    nnkit's code.  By content, not path, so a Dask task's fresh copy of the same source hits too."""
+    digest = hashlib.sha256(Path(source).read_bytes())
     folders = [(b"carry", carry)] if carry else []
     for tag, folder in [*folders, (b"nnkit", NNKIT)]:
         for path in sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix in (".py", ".ipynb")):
             digest.update(tag + b"\0" + str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest
+
+
+def _expected_key(source: Path, seed: int, probes, carry: Path | None) -> str:
+    """The source's key (``_source_key``), the seed, the probes' requests and arrays."""
+    digest = _source_key(source, carry)
+    digest.update(f"\0{int(seed)}\0".encode())
     digest.update(json.dumps([p.as_request() for p in probes], sort_keys=True, default=str).encode())
     for p in probes:
         for name, value in sorted(p.arrays.items()):
@@ -193,9 +205,71 @@ def _expected_key(source: Path, seed: int, probes, carry: Path | None) -> str:
     return digest.hexdigest()
 
 
+def _reference_env(job: Job) -> dict:
+    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", **job.env()}
+
+
+class _WarmReference:
+    """The source's cells run once in a trusted process that answers each request in a forked copy of
+    itself (engine/reference_server.py): one reference run costs a fork instead of an interpreter,
+    NumPy and the cells.  Never used for student code, which gets a fresh sandbox every run."""
+
+    TIMEOUT = 300
+
+    def __init__(self, cells: list[dict], carry: Path | None):
+        self.scratch = Path(tempfile.mkdtemp(prefix="nnkit-ref-warm-"))
+        self.carry = None
+        if carry:       # the grading's own carry folder goes when that grading ends; the server outlives it
+            self.carry = self.scratch / "carry"
+            shutil.copytree(carry, self.carry)
+        (self.scratch / "cells.json").write_text(json.dumps(cells))
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1",
+               **({"NNKIT_CARRY_DIR": str(self.carry)} if self.carry else {})}
+        self.proc = subprocess.Popen([str(PYTHON), "-I", "-B", str(SERVER), str(self.scratch / "cells.json"),
+                                      str(self.scratch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, env=env, text=True, start_new_session=True)
+
+    def answer(self, job: Job) -> bool:
+        """Whether the server answered the job (its outputs are then in the job's workdir)."""
+        try:
+            self.proc.stdin.write(f"{job.request}\t{job.work}\n")
+            self.proc.stdin.flush()
+            if select.select([self.proc.stdout], [], [], self.TIMEOUT)[0]:
+                return self.proc.stdout.readline().strip() == "0"
+        except (OSError, ValueError):
+            pass
+        self.close()
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+_WARM: dict[str, _WarmReference] = {}
+
+
+@atexit.register
+def _close_warm() -> None:
+    while _WARM:
+        _WARM.popitem()[1].close()
+
+
+def _warm(source: Path, carry: Path | None, cells: list[dict]) -> _WarmReference:
+    key = _source_key(source, carry).hexdigest()
+    if key not in _WARM or _WARM[key].proc.poll() is not None:
+        while len(_WARM) >= 4:      # an assignment or two at a time is what a grading process needs
+            _WARM.pop(next(iter(_WARM))).close()
+        _WARM[key] = _WarmReference(cells, carry)
+    return _WARM[key]
+
+
 def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dict:
     """The source notebook's solution on these probes, once per content (``_expected_key``) per process.
-    The source is trusted: it runs in a plain subprocess, not the sandbox."""
+    The source is trusted: it runs outside the sandbox, in the warm server (``_WarmReference``); a fresh
+    process answers when the server cannot, and says why the source fails if it does."""
     key = _expected_key(source, seed, probes, carry)
     if key not in _EXPECTED:
         ex = extract(source, source)
@@ -203,15 +277,22 @@ def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dic
             root = Path(tmp)
             inputs = _save_arrays(root, {k: v for p in probes for k, v in p.arrays.items()})
             job = Job(root, "ref", ex.program(), [p.as_request() for p in probes], inputs, carry)
-            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", **job.env()}
-            done = subprocess.run(job.argv(), env=env, capture_output=True, timeout=300, text=True)
-            got = job.outputs()
-        broken = [n for n, (info, _) in got.items() if info["status"] != "ok"] + \
-                 [p.name for p in probes if p.name not in got]
-        if broken:
+            got = job.outputs() if _warm(source, carry, ex.program()).answer(job) else {}
+            stderr = ""
+            if not _complete(got, probes):
+                job = Job(root, "ref", ex.program(), [p.as_request() for p in probes], inputs, carry)
+                done = subprocess.run(job.argv(), env=_reference_env(job), capture_output=True, timeout=300, text=True)
+                got, stderr = job.outputs(), done.stderr
+        if not _complete(got, probes):
+            broken = [n for n, (info, _) in got.items() if info["status"] != "ok"] + \
+                     [p.name for p in probes if p.name not in got]
             raise RuntimeError(f"the source notebook's solution fails the grader's probes {broken}: "
-                               f"{[got[n][0].get('error') for n in broken if n in got]} {done.stderr[-2000:]}")
+                               f"{[got[n][0].get('error') for n in broken if n in got]} {stderr[-2000:]}")
         while len(_EXPECTED) >= 4:  # a few seeds at a time is all a run needs
             del _EXPECTED[next(iter(_EXPECTED))]
         _EXPECTED[key] = got
     return _EXPECTED[key]
+
+
+def _complete(got: dict, probes) -> bool:
+    return all(p.name in got and got[p.name][0]["status"] == "ok" for p in probes)

@@ -367,18 +367,12 @@ class _Discard(io.TextIOBase):
         return len(s)
 
 
-def main(request_path: Path, job: Path) -> None:
+def answer(request: dict, ns: dict, cells: dict, job: Path) -> None:
+    """Every probe of the request, against the namespace the cells left; then the "done" marker."""
     global INPUTS
-    request = json.loads(request_path.read_text())
     INPUTS = Path(request["inputs"])
     out = job / "out"
     out.mkdir(exist_ok=True)
-    real_stdout = sys.stdout
-    sys.stdout = _Discard()
-    np.seterr(all="warn")
-    ns: dict = {"__name__": "__main__"}
-    cells = run_cells(request["cells"], ns, out)
-    (out / "cells.json").write_text(json.dumps(cells))
     for p in request["probes"]:
         rec = Probe(out, p["name"])
         absent = [c for c in p.get("needs", [p.get("class")]) if c not in ns]
@@ -400,8 +394,21 @@ def main(request_path: Path, job: Path) -> None:
                     rec.fail("probe", exc)
             rec.info["warnings"] = sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5]
         rec.write()
-    sys.stdout = real_stdout
     (out / "done").write_text("")
+
+
+def main(request_path: Path, job: Path) -> None:
+    request = json.loads(request_path.read_text())
+    out = job / "out"
+    out.mkdir(exist_ok=True)
+    real_stdout = sys.stdout
+    sys.stdout = _Discard()
+    np.seterr(all="warn")
+    ns: dict = {"__name__": "__main__"}
+    cells = run_cells(request["cells"], ns, out)
+    (out / "cells.json").write_text(json.dumps(cells))
+    answer(request, ns, cells, job)
+    sys.stdout = real_stdout
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 import textwrap
 import threading
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -22,13 +24,14 @@ pytestmark = pytest.mark.slow
 CAPS = sandbox.capabilities()
 needs_cgroup = pytest.mark.skipif(not CAPS["cpu_cgroup"], reason="HOST LACKS A CPU CGROUP:\n" + sandbox.describe())
 
-# Many busy processes, each with a few busy threads: everything a student can start.
+# Many busy processes, each with a few busy threads: everything a student can start.  They stop
+# after argv[1] seconds, or sooner once the file argv[3] exists (a folder the host shares read-only).
 HOG = textwrap.dedent("""
     import os, sys, threading, time
-    seconds = float(sys.argv[1])
+    seconds, stop = float(sys.argv[1]), sys.argv[3]
     def burn():
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and not os.path.exists(stop):
             pass
     kids = []
     for _ in range(int(sys.argv[2])):
@@ -44,8 +47,12 @@ HOG = textwrap.dedent("""
 """)
 
 
-def hog(workdir, seconds: float, processes: int):
-    return run([sys.executable, "-c", HOG, str(seconds), str(processes)], workdir=workdir,
+def hog(workdir, seconds: float, processes: int, stop: Path | None = None):
+    """Burn for ``seconds``, or until the file ``stop`` is created."""
+    stop = stop or workdir.parent / "never" / "stop"
+    stop.parent.mkdir(exist_ok=True)
+    return run([sys.executable, "-c", HOG, str(seconds), str(processes), str(stop)], workdir=workdir,
+               readonly=[stop.parent],
                limits=Limits(wall_seconds=seconds + 60, cpu_seconds=int(seconds * 8) + 60, nproc=processes * 5 + 20))
 
 
@@ -70,12 +77,15 @@ def test_honest_submission_beside_a_cpu_hog_grades_as_when_alone(tmp_path):
     path = _submission(tmp_path)
     alone = grade_notebook(path, seed=11, train=False, workdir=tmp_path / "alone")
     (tmp_path / "hog").mkdir()
+    stop = tmp_path / "flag" / "stop"
     done: dict = {}
-    neighbour = threading.Thread(target=lambda: done.update(hog=hog(tmp_path / "hog", 45.0, 40)))
+    neighbour = threading.Thread(target=lambda: done.update(hog=hog(tmp_path / "hog", 45.0, 40, stop)))
     neighbour.start()
     try:
+        time.sleep(1)     # the hog's 40 processes are all burning
         beside = grade_notebook(path, seed=11, train=False, workdir=tmp_path / "beside")
     finally:
+        stop.touch()      # its work is done once the grading beside it is
         neighbour.join()
     assert [(p.part, p.score, p.status) for p in beside.parts] == [(p.part, p.score, p.status) for p in alone.parts]
     assert all(p.score == p.max_score for p in alone.parts if p.part != "training"), alone.to_json()
