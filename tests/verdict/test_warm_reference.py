@@ -43,18 +43,19 @@ def test_warm_answers_are_a_fresh_runs(assignment, tmp_path):
 def test_a_dead_server_is_replaced_and_none_outlives_the_grader(tmp_path):
     source = source_notebook("mlp")
     probes = load_spec("mlp", source).probes(7)
+    key = job._source_key(source, None).hexdigest()
     job._expected(source, 7, probes)
-    server = next(iter(job._WARM.values()))
+    server = job._WARM[key]
     os.kill(server.proc.pid, 9)
     job._EXPECTED.clear()
     assert job._expected(source, 7, probes).keys() == {p.name for p in probes}
-    assert next(iter(job._WARM.values())) is not server
+    assert job._WARM[key] is not server
 
     # a grading process that ends, however it ends, takes its servers with it (their stdin closes)
     code = ("import os, sys; from autograder.engine import job; from autograder.engine.reference import source_notebook;"
             "from autograder.engine.verdict import load_spec; s = source_notebook('mlp');"
             "job._expected(s, 7, load_spec('mlp', s).probes(7));"
-            "print(next(iter(job._WARM.values())).proc.pid, flush=True); os._exit(0)")
+            "print(*(w.proc.pid for w in job._WARM.values()), flush=True); os._exit(0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=job.ROOT)
     pid = int(done.stdout.split()[-1])
