@@ -83,6 +83,19 @@ def test_fast_mode_caps_samples_and_epochs(monkeypatch, capsys, fast, n, epochs,
         assert len(out.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("fast, validated", [("1", 1000), ("", 3000)])
+def test_fast_mode_validates_on_the_first_thousand(monkeypatch, capsys, fast, validated):
+    monkeypatch.setenv("NNKIT_FAST", fast)
+    seen = []
+    real = training.evaluate
+    monkeypatch.setattr(training, "evaluate", lambda model, loss, x, y: seen.append(len(x)) or real(model, loss, x, y))
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((3000, 4)), rng.integers(3, size=3000)
+    nnkit.train(mlp(), toys.ToySoftmaxCE(), CountingSGD(0.01), (x, y), (x, y), epochs=2, verbose=False)
+    assert seen == [validated, validated]
+    assert ("validating on 1,000 of 3,000" in capsys.readouterr().out) is bool(fast)
+
+
 def test_history_table_and_best():
     h = training.History(epochs=[1, 2, 3], train_loss=[1.0, 0.5, 0.4], train_acc=[0.5, 0.8, 0.9],
                          val_loss=[1.1, 0.6, 0.7], val_acc=[0.4, 0.85, 0.8], seconds=[1, 1, 1])
