@@ -51,17 +51,18 @@ def test_a_dead_server_is_replaced_and_none_outlives_the_grader(tmp_path):
     assert job._expected(source, 7, probes).keys() == {p.name for p in probes}
     assert job._WARM[key] is not server
 
-    # a grading process that ends, however it ends, takes its servers with it (their stdin closes)
+    # a grading process that ends, however it ends, takes its servers and their folders with it
     code = ("import os, sys; from autograder.engine import job; from autograder.engine.reference import source_notebook;"
             "from autograder.engine.verdict import load_spec; s = source_notebook('mlp');"
-            "job._expected(s, 7, load_spec('mlp', s).probes(7));"
-            "print(*(w.proc.pid for w in job._WARM.values()), flush=True); os._exit(0)")
+            "job._expected(s, 7, load_spec('mlp', s).probes(7)); w = next(iter(job._WARM.values()));"
+            "print(w.proc.pid, w.scratch, flush=True); os._exit(0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=job.ROOT)
-    pid = int(done.stdout.split()[-1])
+    pid, scratch = done.stdout.split()[-2:]
     for _ in range(100):
         if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
             break
         subprocess.run(["sleep", "0.05"])
     else:
         pytest.fail(f"the reference server {pid} outlived its grading process")
+    assert not os.path.exists(scratch)
