@@ -10,9 +10,11 @@ fills the history.  That pass is work the caller asks for (5,000 forward passes,
 about 5% of an epoch's arithmetic), not the loop's overhead: `nnkit.train` with
 validation is compared with the bare loop followed by the same pass
 (`nnkit.evaluate`), and without validation with the bare loop alone.  The four
-take turns run by run, and each figure is the median over the runs of the
-seconds per epoch, wall clock and the process's CPU time (on a shared machine
-the CPU time moves less with the load).
+take turns run by run; the seconds per epoch (wall clock, and the process's CPU
+time, which moves less with the load) are medians over the runs, and a ratio is
+the median of the runs' own ratios, each between two loops that ran seconds
+apart: this machine's speed drifts by a fifth over an afternoon, and a ratio of
+medians taken from different minutes carries that drift.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from autograder.engine.reference import reference_namespace
 from bench import machine
 
 EPOCHS = 2      # per run; runs alternate
-RUNS = 5
+RUNS = 7
 BATCH = 100
 
 
@@ -95,8 +97,9 @@ def run() -> list[dict]:
     for key, label in what.items():
         row = {"what": label, "seconds": round(wall[key], 3), "cpu seconds": round(cpu[key], 3), "load": load}
         if key in against:
-            base = against[key]
-            row.update(ratio=round(wall[key] / wall[base], 3), **{"cpu ratio": round(cpu[key] / cpu[base], 3)})
+            pairs = list(zip(times[key], times[against[key]]))
+            row.update(ratio=round(statistics.median(w / b for (w, _), (b, _) in pairs), 3),
+                       **{"cpu ratio": round(statistics.median(c / d for (_, c), (_, d) in pairs), 3)})
         if key == "train":
             row["goal"] = "ratio <= 1.05"
         rows.append(row)
