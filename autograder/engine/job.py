@@ -205,8 +205,10 @@ def _expected_key(source: Path, seed: int, probes, carry: Path | None) -> str:
     return digest.hexdigest()
 
 
-def _reference_env(job: Job) -> dict:
-    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1", **job.env()}
+def _reference_env(carry: Path | None) -> dict:
+    """The source's run: one BLAS thread, shortened training, no download, the earlier classes it carries."""
+    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1",
+            **({"NNKIT_CARRY_DIR": str(carry)} if carry else {})}
 
 
 class _WarmReference:
@@ -223,11 +225,10 @@ class _WarmReference:
             self.carry = self.scratch / "carry"
             shutil.copytree(carry, self.carry)
         (self.scratch / "cells.json").write_text(json.dumps(cells))
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "NNKIT_FAST": "1", "NNKIT_OFFLINE": "1",
-               **({"NNKIT_CARRY_DIR": str(self.carry)} if self.carry else {})}
         self.proc = subprocess.Popen([str(PYTHON), "-I", "-B", str(SERVER), str(self.scratch / "cells.json"),
                                       str(self.scratch)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, text=True, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, env=_reference_env(self.carry), text=True,
+                                     start_new_session=True)
 
     def answer(self, job: Job) -> bool:
         """Whether the server answered the job (its outputs are then in the job's workdir)."""
@@ -281,7 +282,7 @@ def _expected(source: Path, seed: int, probes, carry: Path | None = None) -> dic
             stderr = ""
             if not _complete(got, probes):
                 job = Job(root, "ref", ex.program(), [p.as_request() for p in probes], inputs, carry)
-                done = subprocess.run(job.argv(), env=_reference_env(job), capture_output=True, timeout=300, text=True)
+                done = subprocess.run(job.argv(), env=_reference_env(carry), capture_output=True, timeout=300, text=True)
                 got, stderr = job.outputs(), done.stderr
         if not _complete(got, probes):
             broken = [n for n, (info, _) in got.items() if info["status"] != "ok"] + \

@@ -20,7 +20,7 @@ def _fresh(source, probes, root, carried) -> dict:
     ex = extract(source, source)
     inputs = job._save_arrays(root, {k: v for p in probes for k, v in p.arrays.items()})
     one = job.Job(root, "fresh", ex.program(), [p.as_request() for p in probes], inputs, carried)
-    subprocess.run(one.argv(), env=job._reference_env(one), check=True, timeout=300)
+    subprocess.run(one.argv(), env=job._reference_env(carried), check=True, timeout=300)
     return one.outputs()
 
 
