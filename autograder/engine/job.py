@@ -260,7 +260,9 @@ def _close_warm() -> None:
 
 def _warm(source: Path, carry: Path | None, cells: list[dict]) -> _WarmReference:
     key = _source_key(source, carry).hexdigest()
-    if key not in _WARM or _WARM[key].proc.poll() is not None:
+    if key in _WARM and _WARM[key].proc.poll() is not None:
+        _WARM.pop(key).close()      # it died: its folder goes with it
+    if key not in _WARM:
         while len(_WARM) >= 4:      # an assignment or two at a time is what a grading process needs
             _WARM.pop(next(iter(_WARM))).close()
         _WARM[key] = _WarmReference(cells, carry)

@@ -49,7 +49,7 @@ def test_a_dead_server_is_replaced_and_none_outlives_the_grader(tmp_path):
     os.kill(server.proc.pid, 9)
     job._EXPECTED.clear()
     assert job._expected(source, 7, probes).keys() == {p.name for p in probes}
-    assert job._WARM[key] is not server
+    assert job._WARM[key] is not server and not server.scratch.exists()
 
     # a grading process that ends, however it ends, takes its servers and their folders with it
     code = ("import os, sys; from autograder.engine import job; from autograder.engine.reference import source_notebook;"
