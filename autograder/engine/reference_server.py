@@ -28,12 +28,7 @@ def serve(cells_path: Path, scratch: Path) -> None:
     # whatever the cells print, from Python or from C, must not reach the reply channel
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    sys.stdout = driver._Discard()
-    driver.np.seterr(all="warn")
-    out = scratch / "out"
-    out.mkdir(exist_ok=True)
-    ns: dict = {"__name__": "__main__"}
-    cells = driver.run_cells(json.loads(cells_path.read_text()), ns, out)
+    ns, cells = driver.run_program(json.loads(cells_path.read_text()), scratch / "out")
     try:
         _answer_each(ns, cells, replies)
     finally:    # the grading process may be gone without a word (a pool's worker ends with os._exit)

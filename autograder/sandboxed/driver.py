@@ -426,16 +426,21 @@ def answer(request: dict, ns: dict, cells: dict, job: Path) -> None:
     (out / "done").write_text("")
 
 
-def main(request_path: Path, job: Path) -> None:
-    request = json.loads(request_path.read_text())
-    out = job / "out"
+def run_program(cells: list[dict], out: Path) -> tuple[dict, dict]:
+    """The cells in a fresh namespace, as every run starts (here, and in the trusted side's warm
+    reference server): prints discarded, numerical warnings on.  Returns (namespace, cell report)."""
     out.mkdir(exist_ok=True)
-    real_stdout = sys.stdout
     sys.stdout = _Discard()
     np.seterr(all="warn")
     ns: dict = {"__name__": "__main__"}
-    cells = run_cells(request["cells"], ns, out)
-    (out / "cells.json").write_text(json.dumps(cells))
+    return ns, run_cells(cells, ns, out)
+
+
+def main(request_path: Path, job: Path) -> None:
+    request = json.loads(request_path.read_text())
+    real_stdout = sys.stdout
+    ns, cells = run_program(request["cells"], job / "out")
+    (job / "out" / "cells.json").write_text(json.dumps(cells))
     answer(request, ns, cells, job)
     sys.stdout = real_stdout
 
